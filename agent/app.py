@@ -1,0 +1,95 @@
+"""The delegate process, assembled: outbox, runner, session, and ordered shutdown.
+
+One supervisor (this object) owns every long-lived coroutine. Shutdown is ordered and
+idempotent: stop taking work, tell the manager we are draining, let running tasks finish
+within the grace period, abort what is left with "delegate stopping", flush their
+messages, close the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agent.config import Settings
+from agent.context import TaskRegistry, load_registry
+from agent.files import ManagerFileStore
+from agent.outbox import Outbox
+from agent.runner import Runner
+from agent.session import Session
+
+log = structlog.get_logger("agent.app")
+
+FLUSH_TIMEOUT = 10.0
+
+
+class Delegate:
+    def __init__(self, settings: Settings, registry: TaskRegistry | None = None, *,
+                 reconnect_min: float = 0.5) -> None:
+        self.settings = settings
+        self.registry = registry or load_registry()
+        spill = Path(settings.state_dir) / "outbox" if settings.state_dir else None
+        self.outbox = Outbox(spill_dir=spill)
+        self.files = ManagerFileStore(settings)
+        self.runner = Runner(self.registry, capacity=settings.max_concurrent_tasks,
+                             outbox=self.outbox, files=self.files,
+                             base_secrets=(settings.token(),),
+                             on_finished=self._on_task_finished)
+        self.session = Session(settings, self.runner, self.outbox,
+                               task_types=self.registry.names(), reconnect_min=reconnect_min)
+        self._background: set[asyncio.Task[Any]] = set()
+        self._shutdown_started = False
+        self._stopped = asyncio.Event()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _on_task_finished(self, task_id: str) -> None:
+        if not self._shutdown_started:
+            self._spawn(self.session.send_pull(), name=f"pull-after:{task_id}")
+
+    async def run(self) -> None:
+        """Run until :meth:`shutdown` finishes (or the manager refuses us for good)."""
+        try:
+            await self.session.run()
+        finally:
+            await self._close()
+
+    async def shutdown(self, grace: float | None = None) -> list[str]:
+        """Drain and stop. Returns the ids of tasks that had to be aborted."""
+        if self._shutdown_started:
+            return []
+        self._shutdown_started = True
+        grace = self.settings.shutdown_grace if grace is None else grace
+        log.info("stopping: no new tasks; waiting for running tasks",
+                 running=len(self.runner.running_ids()), grace_seconds=grace)
+        await self.session.announce_draining()
+        aborted = await self.runner.drain(grace)
+        if aborted:
+            log.warning("aborted tasks that did not finish in time", tasks=aborted)
+        try:
+            await asyncio.wait_for(self.outbox.wait_all_acked(), timeout=FLUSH_TIMEOUT)
+        except TimeoutError:
+            log.error("manager did not confirm every message before exit",
+                      unconfirmed=self.outbox.buffered)
+        await self.session.stop()
+        return aborted
+
+    def hurry(self) -> None:
+        """A second SIGTERM: abort what is still running now."""
+        for task_id in self.runner.running_ids():
+            self.runner.abort(task_id, "delegate stopping")
+
+    async def _close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.files.aclose()
+        self._stopped.set()

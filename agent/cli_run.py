@@ -1,0 +1,138 @@
+"""``delegate run``, ``delegate version`` and ``delegate protocol``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import structlog
+
+from agent import __version__, proclog
+from agent.config import ConfigError, Settings, environment_summary, load_settings
+
+EXIT_CONFIG = 2
+EXIT_REFUSED = 3
+EXIT_INIT_SCRIPT = 4
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _opt(flag: str, field: str, help_text: str, **kw: Any) -> Callable[[F], F]:
+    env = Settings.model_fields[field].alias
+    option: Callable[[F], F] = click.option(flag, field, default=None,
+                                            help=f"{help_text} [env {env}]", **kw)
+    return option
+
+
+@click.command()
+@_opt("--account-id", "account_id", "Account id at the manager.")
+@_opt("--name", "delegate_name", "Delegate name (default: host name).")
+@_opt("--tags", "delegate_tags", "Comma-separated tags that tasks select on.")
+@_opt("--manager", "manager_url", "Manager URL, https://host:port.")
+@_opt("--token-file", "delegate_token_file", "File holding the delegate token.",
+      type=click.Path(dir_okay=False))
+@_opt("--ca-bundle", "manager_ca_bundle", "CA bundle to verify the manager's TLS certificate.",
+      type=click.Path(dir_okay=False))
+@_opt("--allow-insecure/--no-allow-insecure", "manager_allow_insecure",
+      "Allow plain http/ws to a non-loopback manager.")
+@_opt("--max-concurrent-tasks", "max_concurrent_tasks", "Tasks run at once.", type=int)
+@_opt("--log-service", "log_streaming_service_url", "Send task logs to this log service URL.")
+@_opt("--init-script", "init_script", "Shell script run once before registering.")
+@_opt("--health-port", "health_port", "Port of the health and metrics endpoint.", type=int)
+@_opt("--health-host", "health_host", "Address of the health and metrics endpoint.")
+@_opt("--shutdown-grace", "shutdown_grace", "How long running tasks may finish on SIGTERM.")
+@_opt("--state-dir", "state_dir", "Writable directory for spilled messages.",
+      type=click.Path(file_okay=False))
+@_opt("--log-format", "log_format", "Process log format: auto, json or console.")
+def run(**flags: Any) -> None:
+    """Run the delegate: connect to a manager and run the tasks it assigns.
+
+    The token comes only from DELEGATE_TOKEN or DELEGATE_TOKEN_FILE: a token on the
+    command line would show in `ps`."""
+    try:
+        settings = load_settings(**flags)
+    except ConfigError as exc:
+        click.echo(f"delegate: configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    proclog.configure(settings.log_format)
+    proclog.add_process_secret(settings.token())
+    sys.exit(asyncio.run(run_delegate(settings)))
+
+
+async def run_delegate(settings: Settings) -> int:
+    from agent.app import Delegate
+    from agent.session import FatalError
+
+    log = structlog.get_logger("agent")
+    log.info("delegate starting", version=__version__, name=settings.delegate_name,
+             account=settings.account_id, tags=settings.delegate_tags,
+             manager=settings.http_base, capacity=settings.max_concurrent_tasks,
+             **environment_summary())
+    if settings.init_script:
+        from agent.init_script import InitScriptError, run_init_script
+
+        try:
+            await run_init_script(settings.init_script)
+        except InitScriptError as exc:
+            log.error("init script failed; not starting", error=str(exc))
+            return EXIT_INIT_SCRIPT
+    delegate = Delegate(settings)
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal(signame: str) -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            log.info("signal received; draining", signal=signame)
+            delegate._spawn(delegate.shutdown(), name="shutdown")
+        else:
+            log.warning("second signal; aborting running tasks now", signal=signame)
+            delegate.hurry()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    health = None
+    if settings.health_port is not None:
+        from agent.health import HealthServer
+
+        health = HealthServer(delegate, settings.health_host, settings.health_port)
+        await health.start()
+    try:
+        await delegate.run()
+    except FatalError as exc:
+        log.error(str(exc))
+        return EXIT_REFUSED
+    finally:
+        if health is not None:
+            await health.stop()
+    log.info("delegate stopped")
+    return 0
+
+
+@click.command()
+@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+def version(output: str) -> None:
+    """Print the version."""
+    from agent.protocol import SUPPORTED_PROTOCOL_VERSIONS
+
+    if output == "json":
+        click.echo(json.dumps({"version": __version__,
+                               "protocol_versions": list(SUPPORTED_PROTOCOL_VERSIONS)}))
+    else:
+        click.echo(f"ecs-delegate {__version__} (protocol "
+                   f"{', '.join(map(str, SUPPORTED_PROTOCOL_VERSIONS))})")
+
+
+@click.command()
+def protocol() -> None:
+    """Print the JSON Schema of every protocol message, both directions."""
+    from agent.protocol import json_schemas
+
+    click.echo(json.dumps(json_schemas(), indent=2, sort_keys=True))

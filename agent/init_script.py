@@ -1,0 +1,44 @@
+"""INIT_SCRIPT: a shell script run once before the delegate registers (to install a tool,
+write a CA certificate, ...). Its output goes to the process log line by line; a non-zero
+exit stops start-up."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+log = structlog.get_logger("agent.init_script")
+
+INIT_SCRIPT_TIMEOUT = 600.0
+
+
+class InitScriptError(Exception):
+    pass
+
+
+async def run_init_script(script: str, limit: float = INIT_SCRIPT_TIMEOUT) -> None:
+    log.info("running INIT_SCRIPT")
+    proc = await asyncio.create_subprocess_exec(
+        "/bin/sh", "-c", script,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+
+    async def pump() -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            log.info("init script output", line=raw.decode(errors="replace").rstrip("\n"))
+
+    try:
+        await asyncio.wait_for(asyncio.gather(pump(), proc.wait()), timeout=limit)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise InitScriptError(f"INIT_SCRIPT did not finish within {limit:g}s") from None
+    if proc.returncode != 0:
+        raise InitScriptError(
+            f"INIT_SCRIPT exited with code {proc.returncode}; fix the script or unset "
+            "INIT_SCRIPT (its output is in the lines above)"
+        )
+    log.info("INIT_SCRIPT finished")

@@ -1,0 +1,1 @@
+"""AWS access for task handlers: connector credentials -> aioboto3 session -> clients."""
