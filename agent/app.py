@@ -18,6 +18,7 @@ import structlog
 from agent.config import Settings
 from agent.context import TaskRegistry, load_registry
 from agent.files import ManagerFileStore
+from agent.health import DelegateMetrics
 from agent.outbox import Outbox
 from agent.runner import Runner
 from agent.session import Session
@@ -35,10 +36,13 @@ class Delegate:
         spill = Path(settings.state_dir) / "outbox" if settings.state_dir else None
         self.outbox = Outbox(spill_dir=spill)
         self.files = ManagerFileStore(settings)
+        self.metrics = DelegateMetrics()
         self.runner = Runner(self.registry, capacity=settings.max_concurrent_tasks,
                              outbox=self.outbox, files=self.files,
                              base_secrets=(settings.token(),),
-                             on_finished=self._on_task_finished)
+                             on_finished=self._on_task_finished,
+                             aws_call_observer=self.metrics.observe_aws_call,
+                             task_observer=self.metrics.observe_task)
         self.session = Session(settings, self.runner, self.outbox,
                                task_types=self.registry.names(), reconnect_min=reconnect_min)
         self._background: set[asyncio.Task[Any]] = set()

@@ -131,8 +131,17 @@ def version(output: str) -> None:
 
 
 @click.command()
-def protocol() -> None:
+@click.option("--write", "write_path", type=click.Path(dir_okay=False),
+              help="Rewrite the generated schema section of this Markdown file.")
+def protocol(write_path: str | None) -> None:
     """Print the JSON Schema of every protocol message, both directions."""
-    from agent.protocol import json_schemas
+    from pathlib import Path
 
+    from agent.protocol import json_schemas
+    from agent.protocol_doc import write
+
+    if write_path:
+        changed = write(Path(write_path))
+        click.echo(f"{write_path}: {'updated' if changed else 'already up to date'}")
+        return
     click.echo(json.dumps(json_schemas(), indent=2, sort_keys=True))

@@ -54,6 +54,7 @@ class Outbox:
         self._all_acked = asyncio.Event()
         self._all_acked.set()
         self.spilled_total = 0
+        self.dropped = 0
 
     # ------------------------------------------------------------------ producing
 
@@ -187,6 +188,7 @@ class Outbox:
         if q is None:
             return
         self._memory_bytes -= sum(len(t) for _, t in q.memory)
+        self.dropped += len(q.memory) + q.spilled
         self._close_spill(q)
         if not self._tasks:
             self._all_acked.set()

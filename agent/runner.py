@@ -38,7 +38,6 @@ class _Running:
 @dataclass
 class RunnerStats:
     finished: dict[tuple[str, str], int] = field(default_factory=dict)
-    durations: list[tuple[str, str, float]] = field(default_factory=list)
     log_lines: int = 0
 
 
@@ -55,7 +54,8 @@ class Runner:
     def __init__(self, registry: TaskRegistry, *, capacity: int, outbox: Outbox,
                  files: FileStore, base_secrets: tuple[str, ...] = (),
                  on_finished: Callable[[str], None] = lambda _t: None,
-                 aws_call_observer: Callable[[str, str, bool], None] | None = None) -> None:
+                 aws_call_observer: Callable[[str, str, bool], None] | None = None,
+                 task_observer: Callable[[str, str, float], None] | None = None) -> None:
         self.registry = registry
         self.capacity = capacity
         self._outbox = outbox
@@ -63,6 +63,7 @@ class Runner:
         self._base_secrets = base_secrets
         self._on_finished = on_finished
         self._aws_observer = aws_call_observer
+        self._task_observer = task_observer
         self._running: dict[str, _Running] = {}
         self.accepting = True
         self.stats = RunnerStats()
@@ -77,6 +78,9 @@ class Runner:
 
     def running_ids(self) -> list[str]:
         return list(self._running)
+
+    def running_types(self) -> list[str]:
+        return [r.spec.type for r in self._running.values()]
 
     def is_running(self, task_id: str) -> bool:
         return task_id in self._running
@@ -183,8 +187,9 @@ class Runner:
         elapsed = time.monotonic() - (running.started if running else time.monotonic())
         key = (spec.type, status.value)
         self.stats.finished[key] = self.stats.finished.get(key, 0) + 1
-        self.stats.durations.append((spec.type, status.value, elapsed))
         self.stats.log_lines += stream.lines_emitted
+        if self._task_observer is not None:
+            self._task_observer(spec.type, status.value, elapsed)
         log.info("task finished", task_id=spec.task_id, status=status.value,
                  seconds=round(elapsed, 3))
         if not self._running:
