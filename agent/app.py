@@ -19,6 +19,7 @@ from agent.config import Settings
 from agent.context import TaskRegistry, load_registry
 from agent.files import ManagerFileStore
 from agent.health import DelegateMetrics
+from agent.logservice import LogServiceSender
 from agent.outbox import Outbox
 from agent.runner import Runner
 from agent.session import Session
@@ -46,6 +47,11 @@ class Delegate:
         self.session = Session(settings, self.runner, self.outbox,
                                task_types=self.registry.names(), reconnect_min=reconnect_min)
         self._background: set[asyncio.Task[Any]] = set()
+        self.log_service: LogServiceSender | None = None
+        if settings.log_streaming_service_url:
+            # Task messages go over HTTP; the websocket carries only control messages.
+            self.log_service = LogServiceSender(settings, self.outbox)
+            self.session.send_task_messages = False
         self._shutdown_started = False
         self._stopped = asyncio.Event()
 
@@ -60,6 +66,8 @@ class Delegate:
 
     async def run(self) -> None:
         """Run until :meth:`shutdown` finishes (or the manager refuses us for good)."""
+        if self.log_service is not None:
+            self._spawn(self.log_service.run(), name="log-service")
         try:
             await self.session.run()
         finally:
@@ -96,4 +104,6 @@ class Delegate:
         with contextlib.suppress(Exception):
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.files.aclose()
+        if self.log_service is not None:
+            await self.log_service.aclose()
         self._stopped.set()

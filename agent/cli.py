@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Check a task or execution file offline and print the AWS requests."),
     "sandbox": ("sandbox.cli:sandbox", "Run the embedded AWS sandbox (moto + ECS simulator)."),
     "protocol": ("agent.cli_run:protocol", "Print the protocol's JSON Schema."),
+    "docs": ("agent.cli_run:docs", "Regenerate docs/protocol.md and docs/tasks.md."),
     "version": ("agent.cli_run:version", "Print the version."),
 }
 

@@ -145,3 +145,21 @@ def protocol(write_path: str | None) -> None:
         click.echo(f"{write_path}: {'updated' if changed else 'already up to date'}")
         return
     click.echo(json.dumps(json_schemas(), indent=2, sort_keys=True))
+
+
+@click.command()
+@click.option("--write", "directory", type=click.Path(file_okay=False), default="docs",
+              show_default=True, help="The docs directory to update.")
+def docs(directory: str) -> None:
+    """Regenerate the generated parts of docs/protocol.md and docs/tasks.md."""
+    from pathlib import Path
+
+    from agent import protocol_doc, tasks_doc
+    from agent.context import load_registry
+
+    root = Path(directory)
+    for name, changed in (
+        ("protocol.md", protocol_doc.write(root / "protocol.md")),
+        ("tasks.md", tasks_doc.write(root / "tasks.md", load_registry())),
+    ):
+        click.echo(f"{root / name}: {'updated' if changed else 'already up to date'}")

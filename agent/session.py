@@ -105,6 +105,8 @@ class Session:
         self.connected_at: float | None = None
         self.reconnects = 0
         self.on_state_change: Callable[[], None] = lambda: None
+        # False when task messages travel over the HTTP log service instead.
+        self.send_task_messages = True
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -206,7 +208,11 @@ class Session:
                         reason=reason)
             self.runner.abort(task_id, reason, report=False)
             self.outbox.drop(task_id)
-        self.outbox.rewind(msg.acked)
+        if self.send_task_messages:
+            self.outbox.rewind(msg.acked)
+        else:
+            for task_id, seq in msg.acked.items():
+                self.outbox.ack(task_id, seq)
         self.registered.set()
         log.info("registered with manager", delegate_id=msg.delegate_id,
                  url=self.settings.http_base, tags=self.settings.delegate_tags,
@@ -221,9 +227,10 @@ class Session:
     async def _serve(self, ws: ClientConnection) -> None:
         loops = [
             asyncio.create_task(self._receive(ws), name="session:receive"),
-            asyncio.create_task(self._send(ws), name="session:send"),
             asyncio.create_task(self._heartbeat(ws), name="session:heartbeat"),
         ]
+        if self.send_task_messages:
+            loops.append(asyncio.create_task(self._send(ws), name="session:send"))
         try:
             done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
         finally:
