@@ -186,11 +186,26 @@ def log_texts(entries: list[dict[str, Any]]) -> list[str]:
 # ---------------------------------------------------------------------- test task types
 
 
+# A flooding task stops at line ``gate_at`` until the test opens its gate, so a test can
+# disrupt the connection at a known point with messages still in flight.
+GATES: dict[str, tuple[asyncio.Event, asyncio.Event]] = {}
+
+
+def gate(task_id: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """(reached, open) events of a flooding task's gate."""
+    return GATES.setdefault(task_id, (asyncio.Event(), asyncio.Event()))
+
+
 async def _flood(ctx: TaskContext) -> dict[str, Any]:
     n = int(ctx.params.get("lines", 1000))
     pause_every = int(ctx.params.get("pause_every", 100))
+    gate_at = int(ctx.params.get("gate_at", -1))
     async with ctx.log.unit("Flood") as log:
         for i in range(n):
+            if i == gate_at:
+                reached, opened = gate(ctx.task_id)
+                reached.set()
+                await opened.wait()
             log.info(f"line {i:06d}")
             if pause_every and i % pause_every == 0:
                 await asyncio.sleep(float(ctx.params.get("pause", 0)))
@@ -231,7 +246,7 @@ async def _echo(ctx: TaskContext) -> dict[str, Any]:
         delay = float(ctx.params.get("delay", 0))
         if delay:
             await asyncio.sleep(delay)
-    return {"echo": ctx.params, "delegate": ctx.params.get("who", "")}
+    return {"echo": ctx.params, "secrets": dict(ctx.secrets)}
 
 
 def test_registry(include_builtin: bool = True) -> TaskRegistry:
