@@ -1,0 +1,164 @@
+"""Building and running the manager: ``create_app`` for ASGI, ``ManagerServer`` to run
+it in-process on a socket we bind ourselves (so ``--port 0`` works), ``serve`` for the
+CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+
+from agent.protocol import MAX_MESSAGE_BYTES, Disconnect
+from manager import api, delegate_http, ws
+from manager.db import now
+from manager.retention import prune
+from manager.settings import Settings
+from manager.state import State
+
+log = structlog.get_logger("manager")
+_PRUNE_EVERY = 60.0
+
+
+async def _watchdog(st: State) -> None:
+    last_prune = 0.0
+    while True:
+        try:
+            st.hub.check_leases()
+            if now() - last_prune > _PRUNE_EVERY:
+                last_prune = now()
+                pruned = prune(st.db, now() - st.settings.retention)
+                if pruned:
+                    log.info("pruned finished tasks", tasks=pruned)
+        except Exception:
+            log.exception("watchdog pass failed")
+        await asyncio.sleep(st.settings.watchdog_interval)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    st = State.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        st.hub.recover()
+        st.executions.resume()
+        watchdog = asyncio.create_task(_watchdog(st), name="manager-watchdog")
+        try:
+            yield
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+            for session in list(st.hub.sessions.values()):
+                session.send(Disconnect(reason="manager shutting down", fatal=False))
+                session.close(1012, "manager shutting down")
+            st.db.close()
+
+    app = FastAPI(
+        title="ecs-delegate reference manager",
+        version="1",
+        description="Tasks, executions, delegates, tokens, the file store and the log "
+                    "service. Admin endpoints take `Authorization: Bearer <admin token>`; "
+                    "`/api/delegate/*` takes a delegate JWT. See docs/api.md.",
+        lifespan=lifespan,
+    )
+    app.state.manager = st
+    app.state.hub = st.hub
+    app.include_router(api.router)
+    app.include_router(delegate_http.router)
+    app.include_router(ws.router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling us when it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self.ready.set()
+
+
+class ManagerServer:
+    def __init__(self, settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
+                 tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
+        self.settings = settings
+        self.host = host
+        self.port = port
+        self.tls = tls_cert is not None
+        self.app = create_app(settings)
+        self.state: State = self.app.state.manager
+        self._sock = _bind(host, port)
+        self.port = self._sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, log_config=None, access_log=False, lifespan="on",
+            ws="websockets-sansio",
+            # Frames up to 4x the protocol limit reach the hub, which answers an
+            # oversized one with an Error and keeps the session.
+            ws_max_size=4 * MAX_MESSAGE_BYTES, ws_ping_interval=None,
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
+            ssl_version=ssl.PROTOCOL_TLS_SERVER, timeout_graceful_shutdown=5)
+        self._server = _Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    async def start(self) -> str:
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]),
+                                         name="manager-server")
+        ready = asyncio.create_task(self._server.ready.wait())
+        await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            await self._task  # raises what stopped the server from starting
+            raise RuntimeError("the manager stopped during start-up")
+        return self.url
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            await self._task
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+        self._sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
+                tls_cert: Path | None = None, tls_key: Path | None = None,
+                announce: Callable[[str], None] = print) -> None:
+    server = ManagerServer(settings, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
+    url = await server.start()
+    announce(f"manager listening on {url}")
+    await server.wait()

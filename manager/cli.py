@@ -1,0 +1,129 @@
+"""``delegate manager serve`` and ``delegate manager token create|list|revoke``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+
+from agent.durations import parse_duration
+from manager.cli_client import Client, emit, option_manager, option_output
+
+
+class _DurationType(click.ParamType):  # type: ignore[type-arg]  # click 8.5 generic
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = _DurationType()
+
+
+@click.group()
+def manager() -> None:
+    """Run the reference manager and manage its delegate tokens."""
+
+
+@manager.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int,
+              help="0 picks a free port (printed on the 'listening' line).")
+@click.option("--db", "db_path", default="./manager.db", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="SQLite file.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--heartbeat-interval", type=DURATION, default="10s", show_default=True)
+@click.option("--lease-ttl", type=DURATION, default="30s", show_default=True,
+              help="A delegate silent this long loses its running tasks (LOST).")
+@click.option("--max-log-bytes", type=int, default=5 * 1024 * 1024, show_default=True)
+@click.option("--max-file-bytes", type=int, default=10 * 1024 * 1024, show_default=True)
+@click.option("--retention", type=DURATION, default="7d", show_default=True,
+              help="Finished tasks and executions older than this are pruned.")
+def serve(host: str, port: int, db_path: Path, tls_cert: Path | None, tls_key: Path | None,
+          heartbeat_interval: float, lease_ttl: float, max_log_bytes: int,
+          max_file_bytes: int, retention: float) -> None:
+    """Serve the HTTP API, the delegate websocket, the file store and the log service.
+
+    The admin token comes from MANAGER_ADMIN_TOKEN; without it the manager creates one
+    in a file next to the database (mode 0600) and says where. Secrets are encrypted
+    with MANAGER_SECRET_KEY, or a key file created the same way."""
+    from manager.app import serve as run_server
+    from manager.keys import load_admin_token
+    from manager.settings import Settings
+
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    settings = Settings(db_path=db_path, heartbeat_interval=heartbeat_interval,
+                        lease_ttl=lease_ttl, max_log_bytes=max_log_bytes,
+                        max_file_bytes=max_file_bytes, retention=retention)
+    _, token_file = load_admin_token(db_path, None)
+    if token_file is not None:
+        click.echo(f"admin token: in {token_file} (set MANAGER_ADMIN_TOKEN to use your own)",
+                   err=True)
+
+    def announce(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(run_server(settings, host=host, port=port, tls_cert=tls_cert,
+                               tls_key=tls_key, announce=announce))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    except KeyboardInterrupt:
+        pass
+
+
+@manager.group()
+def token() -> None:
+    """Create, list and revoke delegate tokens (one account each)."""
+
+
+@token.command("create")
+@click.option("--account", "account_id", required=True, help="The account the token is for.")
+@click.option("--name", default="", help="A label for people.")
+@option_manager
+@option_output
+def token_create(account_id: str, name: str, manager_url: str | None, output: str) -> None:
+    """Mint a token. It is printed once, as the last line: keep it."""
+    body = Client(manager_url).request("POST", "/api/tokens",
+                                       json={"account_id": account_id, "name": name})
+    if output == "json":
+        emit(body, output)
+        return
+    click.echo(f"token {body['token_id']} for account {body['account_id']} "
+               "(shown once; the manager keeps only a derived key):")
+    click.echo(body["token"])
+
+
+@token.command("list")
+@option_manager
+@option_output
+def token_list(manager_url: str | None, output: str) -> None:
+    """List tokens (ids and accounts; never the tokens)."""
+    body = Client(manager_url).request("GET", "/api/tokens")
+    emit(body, output, table=(body["tokens"], ["token_id", "account_id", "name", "created_at",
+                                               "revoked_at"]))
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@option_manager
+@option_output
+def token_revoke(token_id: str, manager_url: str | None, output: str) -> None:
+    """Revoke a token; delegates connected with it are disconnected."""
+    body = Client(manager_url).request("DELETE", f"/api/tokens/{token_id}")
+    if output == "json":
+        emit(body, output)
+    else:
+        click.echo(f"token {token_id} revoked")

@@ -1,0 +1,89 @@
+"""HTTP endpoints for delegates (not admins): the file store read path and the log
+service. Each request carries a fresh delegate JWT (``agent.auth.sign``) as
+``Authorization: Bearer``: audience ``files`` for files, ``logs`` for the log service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from agent.protocol import TaskStatus
+from manager.api import state
+from manager.db import now
+from manager.files import BadPath
+from manager.hub import Refusal
+from manager.models import LogBatch, LogBatchAck
+from manager.state import State
+
+router = APIRouter(prefix="/api/delegate", tags=["delegate"])
+_bearer = HTTPBearer(auto_error=False, description="a delegate JWT signed with its token")
+MAX_LOG_BATCH_BYTES = 16 * 1024 * 1024
+
+
+def _claims(st: State, creds: HTTPAuthorizationCredentials | None,
+            audience: str) -> dict[str, Any]:
+    if creds is None:
+        raise HTTPException(401, "a delegate credential is required (Authorization: Bearer "
+                                 f"<JWT with audience {audience!r}>)")
+    try:
+        _, claims = st.hub.check_credential(creds.credentials, audience=audience)
+    except Refusal as exc:
+        raise HTTPException(401, f"delegate credential refused: {exc}") from None
+    return claims
+
+
+Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+@router.get("/files", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def delegate_get_file(request: Request, creds: Creds, path: str,
+                      account: str | None = None) -> Response:
+    """A file of the delegate's own account. ``account``, when given, must be it."""
+    st = state(request)
+    claims = _claims(st, creds, "files")
+    own = str(claims["iss"])
+    if account is not None and account != own:
+        raise HTTPException(403, f"account mismatch: this delegate belongs to account {own}, "
+                                 f"not {account}")
+    try:
+        content = st.files.get(own, path)
+    except BadPath as exc:
+        raise HTTPException(400, f"path refused: {exc}") from None
+    if content is None:
+        raise HTTPException(404, f"no file {path} in account {own}")
+    return Response(content, media_type="application/octet-stream")
+
+
+@router.post("/logs", response_model=LogBatchAck)
+async def delegate_logs(request: Request, creds: Creds) -> dict[str, Any]:
+    """The log service: the same sequenced task messages as the websocket, with the
+    same semantics — a message is stored only if it is the next ``seq`` of its task,
+    duplicates are dropped, and ``acks`` holds, per task, the highest contiguous seq
+    the manager has (resend from there + 1)."""
+    st = state(request)
+    claims = _claims(st, creds, "logs")
+    size = int(request.headers.get("content-length") or 0)
+    if size > MAX_LOG_BATCH_BYTES:
+        raise HTTPException(413, f"batch of {size} bytes is over {MAX_LOG_BATCH_BYTES}")
+    batch = LogBatch.model_validate_json(await request.body())
+    acks: dict[str, int] = {}
+    errors: dict[str, str] = {}
+    for msg in batch.messages:
+        if msg.task_id in errors:
+            continue
+        row = st.store.get(msg.task_id)
+        owner = None if row is None or not row["delegate_id"] else st.db.one(
+            "SELECT account_id, name FROM delegates WHERE delegate_id = ?", row["delegate_id"])
+        if owner is None or owner["account_id"] != claims["iss"] or \
+                owner["name"] != claims["sub"]:
+            errors[msg.task_id] = f"task {msg.task_id} is not assigned to this delegate"
+            continue
+        if row["status"] == TaskStatus.ASSIGNED:
+            st.db.run("UPDATE tasks SET status = 'RUNNING', started_at = COALESCE(started_at, "
+                      "?) WHERE task_id = ? AND status = 'ASSIGNED'", now(), msg.task_id)
+        st.hub.last_seen[row["instance_id"]] = now()
+        acks[msg.task_id] = st.store.store(msg.task_id, msg.seq, msg.payload)
+    return {"acks": acks, "errors": errors}

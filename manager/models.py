@@ -1,0 +1,241 @@
+"""What the HTTP API takes and returns. These models make the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from agent.durations import Duration
+from agent.protocol import DelegateState, TaskMessage, TaskStatus, UnitStatus
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- input files
+
+
+class TaskFile(_In):
+    """A task file (YAML or JSON) as ``delegate submit`` sends it."""
+
+    type: str = Field(min_length=1, description="task type, e.g. aws.validate_connector")
+    selectors: list[str] = Field(default_factory=list,
+                                 description="the delegate must have every one of these tags")
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout: Duration = Field(default=3600.0, description="90s, 10m, 1h or seconds")
+    secrets: dict[str, str] = Field(default_factory=dict,
+                                    description="encrypted at rest, never returned")
+    context: dict[str, Any] = Field(default_factory=dict,
+                                    description="expression context for fetched manifests")
+    account_id: str | None = Field(
+        default=None, description="run only on delegates of this account (default: any)")
+
+
+class Infrastructure(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    region: str | None = None
+    cluster: str | None = None
+    credentials: dict[str, Any] | None = None
+
+
+class Environment(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str | None = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class Step(_In):
+    id: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    selectors: list[str] | None = Field(default=None,
+                                        description="overrides the execution's selectors")
+    timeout: Duration | None = None
+
+
+class RollbackStep(Step):
+    rolls_back: str = Field(alias="rollsBack", description="id of the step this rolls back")
+
+
+class ExecutionFile(_In):
+    """An execution file: ordered steps plus rollback steps (see docs/api.md)."""
+
+    name: str = Field(min_length=1)
+    selectors: list[str] = Field(default_factory=list)
+    infrastructure: Infrastructure = Field(default_factory=Infrastructure)
+    service: str = Field(min_length=1, description="deployments of one service never overlap")
+    artifact: dict[str, Any] = Field(default_factory=dict)
+    service_variables: dict[str, Any] = Field(default_factory=dict, alias="serviceVariables")
+    env: Environment = Field(default_factory=Environment)
+    secrets: dict[str, str] = Field(default_factory=dict)
+    steps: list[Step] = Field(min_length=1)
+    rollback_steps: list[RollbackStep] = Field(default_factory=list, alias="rollbackSteps")
+    account_id: str | None = None
+
+    @model_validator(mode="after")
+    def _ids(self) -> ExecutionFile:
+        seen: set[str] = set()
+        for i, step in enumerate([*self.steps, *self.rollback_steps]):
+            if step.id in seen:
+                where = f"steps[{i}]" if i < len(self.steps) else \
+                    f"rollbackSteps[{i - len(self.steps)}]"
+                raise ValueError(f"{where}.id: step id {step.id!r} is used twice")
+            seen.add(step.id)
+        step_ids = {s.id for s in self.steps}
+        for i, rb in enumerate(self.rollback_steps):
+            if rb.rolls_back not in step_ids:
+                raise ValueError(
+                    f"rollbackSteps[{i}].rollsBack: {rb.rolls_back!r} is not the id of a step "
+                    f"(steps: {', '.join(sorted(step_ids))})")
+        return self
+
+
+# --------------------------------------------------------------------------- answers
+
+
+class Submitted(BaseModel):
+    task_id: str
+    status: TaskStatus
+    waiting_reason: str | None = None
+
+
+class UnitView(BaseModel):
+    name: str
+    status: UnitStatus
+    started_at: str | None = None
+    ended_at: str | None = None
+
+
+class TaskView(BaseModel):
+    task_id: str
+    type: str
+    status: TaskStatus
+    account_id: str | None
+    selectors: list[str]
+    params: dict[str, Any]
+    timeout: float
+    secret_names: list[str] = Field(description="names only; values are never returned")
+    created_at: float
+    assigned_at: float | None
+    started_at: float | None
+    ended_at: float | None
+    delegate_id: str | None
+    delegate_name: str | None
+    waiting_reason: str | None
+    units: list[UnitView]
+    output: dict[str, Any] | None
+    error: str | None
+    last_seq: int
+    log_truncated: bool
+    execution_id: str | None
+    step_id: str | None
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskView]
+
+
+class DelegateView(BaseModel):
+    delegate_id: str
+    account_id: str
+    name: str
+    instance_id: str
+    tags: list[str]
+    version: str
+    hostname: str
+    state: DelegateState
+    capacity: int
+    task_types: list[str]
+    running_tasks: int
+    last_heartbeat: float | None
+    connected_at: float | None
+
+
+class DelegateList(BaseModel):
+    delegates: list[DelegateView]
+
+
+class TokenCreate(_In):
+    account_id: str = Field(min_length=1)
+    name: str = ""
+
+
+class TokenView(BaseModel):
+    token_id: str
+    account_id: str
+    name: str
+    created_at: float
+    revoked_at: float | None
+
+
+class TokenCreated(TokenView):
+    token: str = Field(description="shown once; the manager keeps only a derived key")
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenView]
+
+
+class AbortRequest(_In):
+    reason: str = "aborted by user"
+
+
+class StepRunView(BaseModel):
+    step_id: str
+    phase: str = Field(description="'steps' or 'rollback'")
+    rolls_back: str | None = None
+    task_id: str | None
+    status: TaskStatus | None
+    error: str | None = None
+    output: dict[str, Any] | None = None
+
+
+class ExecutionView(BaseModel):
+    execution_id: str
+    version: str = Field(description="changes whenever status or a step changes")
+    name: str
+    service: str
+    account_id: str | None
+    status: str
+    phase: str
+    waiting_reason: str | None
+    error: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    runs: list[StepRunView]
+
+
+class ExecutionList(BaseModel):
+    executions: list[ExecutionView]
+
+
+class ExecutionSubmitted(BaseModel):
+    execution_id: str
+    status: str
+    waiting_reason: str | None = None
+
+
+class FileInfo(BaseModel):
+    account_id: str
+    path: str
+    size: int
+    sha256: str
+    updated_at: float
+
+
+class FileList(BaseModel):
+    files: list[FileInfo]
+
+
+class LogBatch(_In):
+    """A batch for the HTTP log service: the same sequenced messages as the websocket."""
+
+    messages: list[TaskMessage] = Field(max_length=10_000)
+
+
+class LogBatchAck(BaseModel):
+    acks: dict[str, int] = Field(description="task_id -> highest contiguous seq stored")
+    errors: dict[str, str] = Field(default_factory=dict)

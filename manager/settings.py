@@ -1,0 +1,27 @@
+"""The manager's configuration: one frozen object built at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.durations import Duration
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    db_path: Path = Path("manager.db")
+    # None: read MANAGER_ADMIN_TOKEN, else create (or reuse) a token file next to the DB.
+    admin_token: str | None = None
+    # None: read MANAGER_SECRET_KEY, else create (or reuse) a key file next to the DB.
+    secret_key: str | None = None
+    heartbeat_interval: Duration = 10.0
+    lease_ttl: Duration = 30.0
+    max_log_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    retention: Duration = 7 * 86400.0
+    # How often the watchdog looks at leases, timeouts and retention.
+    watchdog_interval: Duration = 1.0
+    register_timeout: Duration = 10.0

@@ -1,0 +1,174 @@
+"""Executions: steps as tasks, expressions, rollback order, one deployment per service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.protocol import Accept, Pull, ResultPayload, TaskStatus
+
+from .conftest import FakeDelegate, Manager, wait_for
+
+
+def _execution(service: str = "myapp", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": f"deploy {service}",
+        "selectors": ["a"],
+        "service": service,
+        "infrastructure": {"region": "us-east-1", "cluster": "c1",
+                           "credentials": {"type": "inherit"}},
+        "artifact": {"image": "nginx:1"},
+        "env": {"name": "dev", "variables": {"X": "1"}},
+        "secrets": {"DB_PASSWORD": "s3cr3t-value-123"},
+        "steps": [
+            {"id": "P1", "type": "test.echo", "params": {"n": 1}},
+            {"id": "P2", "type": "test.echo", "params": {
+                "arn": "<+execution.steps.P1.output.arn>",
+                "where": "<+infra.cluster>/<+infra.region>",
+                "image": "<+primary.artifact.image>"}},
+        ],
+        "rollbackSteps": [
+            {"id": "R1", "type": "test.echo", "rollsBack": "P1",
+             "params": {"data": "<+execution.steps.P1.output.rollback>"}},
+            {"id": "R2", "type": "test.echo", "rollsBack": "P2", "params": {}},
+        ],
+    }
+    body.update(extra)
+    return body
+
+
+class Runner:
+    """Completes every assigned task with a scripted result."""
+
+    def __init__(self, d: FakeDelegate) -> None:
+        self.d = d
+        self.seen: list[Any] = []
+
+    async def step(self, status: TaskStatus = TaskStatus.SUCCESS,
+                   output: dict[str, Any] | None = None, error: str | None = None) -> Any:
+        await self.d.send(Pull(free_slots=1))
+        assign = await self.d.next("assign")
+        self.seen.append(assign.task)
+        await self.d.send(Accept(task_id=assign.task.task_id))
+        await self.d.msg(assign.task.task_id, 1,
+                         ResultPayload(status=status, output=output or {}, error=error))
+        return assign.task
+
+
+async def _exec(manager: Manager, eid: str) -> dict[str, Any]:
+    return dict((await manager.http.get(f"/api/executions/{eid}")).json())
+
+
+async def _exec_status(manager: Manager, eid: str, status: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        view = await _exec(manager, eid)
+        return view if view["status"] == status else None
+    result: dict[str, Any] = await wait_for(check, what=f"{eid} {status}")
+    return result
+
+
+async def test_failed_step_rolls_back_newest_first_with_outputs(manager: Manager) -> None:
+    d = FakeDelegate(manager, await manager.token(), capacity=1)
+    await d.connect()
+    r = await manager.http.post("/api/executions", json=_execution())
+    assert r.status_code == 201, r.text
+    eid = r.json()["execution_id"]
+    run = Runner(d)
+    p1 = await run.step(output={"arn": "arn:td:1", "rollback": {"desired": 2}})
+    assert p1.params["region"] == "us-east-1" and p1.params["cluster"] == "c1"
+    assert p1.params["credentials"] == {"type": "inherit"}
+    assert p1.secrets == {"DB_PASSWORD": "s3cr3t-value-123"}
+    p2 = await run.step(TaskStatus.FAILED, output={"rollback": "p2-data"}, error="boom")
+    assert p2.params["arn"] == "arn:td:1"
+    assert p2.params["where"] == "c1/us-east-1"
+    assert p2.params["image"] == "<+primary.artifact.image>"  # the delegate renders it
+    assert p2.context["primary"]["artifact"]["image"] == "nginx:1"
+    assert p2.context["env"]["name"] == "dev"
+    r2 = await run.step()
+    r1 = await run.step()
+    assert (r2.step_id, r1.step_id) == ("R2", "R1")
+    assert r1.params["data"] == {"desired": 2}
+    view = await _exec_status(manager, eid, "FAILED")
+    assert [(x["step_id"], x["status"]) for x in view["runs"]] == [
+        ("P1", "SUCCESS"), ("P2", "FAILED"), ("R2", "SUCCESS"), ("R1", "SUCCESS")]
+    assert view["runs"][1]["output"] == {"rollback": "p2-data"}
+    assert "step P2 ended FAILED: boom" in view["error"]
+
+
+async def test_unknown_expression_fails_step_and_rolls_back(manager: Manager) -> None:
+    d = FakeDelegate(manager, await manager.token(), capacity=1)
+    await d.connect()
+    body = _execution()
+    body["steps"][1]["params"] = {"x": "<+pipeline.nope>"}
+    eid = (await manager.http.post("/api/executions", json=body)).json()["execution_id"]
+    run = Runner(d)
+    await run.step(output={"arn": "a", "rollback": 1})
+    await run.step()  # R1 only: P2 never reached a delegate, R2 rolls back P2 though
+    view = await _exec(manager, eid)
+    p2 = view["runs"][1]
+    assert p2["status"] == "FAILED" and "unknown expression <+pipeline.nope>" in p2["error"]
+    assert "steps[P2].params.x" in p2["error"]
+
+
+async def test_same_service_waits_other_service_runs(manager: Manager) -> None:
+    d = FakeDelegate(manager, await manager.token(), capacity=3)
+    await d.connect()
+    first = (await manager.http.post("/api/executions", json=_execution())).json()
+    second = (await manager.http.post("/api/executions", json=_execution())).json()
+    other = (await manager.http.post("/api/executions", json=_execution("billing"))).json()
+    assert second["status"] == "QUEUED"
+    assert second["waiting_reason"].startswith(f"waiting for execution {first['execution_id']}")
+    assert "service myapp in us-east-1/c1" in second["waiting_reason"]
+    assert other["status"] == "RUNNING"
+    # Both running executions have a step queued; nothing from the waiting one.
+    await d.send(Pull(free_slots=3))
+    a = await d.next("assign")
+    b = await d.next("assign")
+    assert {a.task.execution_id, b.task.execution_id} == \
+        {first["execution_id"], other["execution_id"]}
+    run = Runner(d)
+    for t in (a.task, b.task):
+        await d.send(Accept(task_id=t.task_id))
+        await d.msg(t.task_id, 1, ResultPayload(status=TaskStatus.SUCCESS,
+                                                 output={"arn": "x"}))
+    # P2 of both running executions, then the waiting one starts.
+    for _ in range(2):
+        await run.step(output={"arn": "y"})
+    await _exec_status(manager, first["execution_id"], "SUCCESS")
+    await _exec_status(manager, other["execution_id"], "SUCCESS")
+    view = await _exec_status(manager, second["execution_id"], "RUNNING")
+    assert view["waiting_reason"] is None
+    await run.step(output={"arn": "z"})
+    await run.step()
+    await _exec_status(manager, second["execution_id"], "SUCCESS")
+
+
+async def test_abort_stops_without_rollback_and_manual_rollback(manager: Manager) -> None:
+    d = FakeDelegate(manager, await manager.token(), capacity=1)
+    await d.connect()
+    eid = (await manager.http.post("/api/executions", json=_execution())).json()["execution_id"]
+    await d.send(Pull(free_slots=1))
+    p1 = (await d.next("assign")).task
+    await d.send(Accept(task_id=p1.task_id))
+    await manager.wait_status(p1.task_id, "RUNNING")
+    r = await manager.http.post(f"/api/executions/{eid}/abort")
+    assert r.status_code == 200
+    assert (await d.next("abort")).task_id == p1.task_id
+    await d.msg(p1.task_id, 1, ResultPayload(status=TaskStatus.ABORTED,
+                                              output={"rollback": "r"}))
+    view = await _exec_status(manager, eid, "ABORTED")
+    assert [x["step_id"] for x in view["runs"]] == ["P1"]
+    r = await manager.http.post(f"/api/executions/{eid}/rollback")
+    assert r.status_code == 200, r.text
+    r1 = await Runner(d).step()
+    assert r1.step_id == "R1" and r1.params["data"] == "r"
+    await _exec_status(manager, eid, "ROLLED_BACK")
+    again = await manager.http.post(f"/api/executions/{eid}/rollback")
+    assert again.status_code == 409
+
+
+async def test_execution_file_validation(manager: Manager) -> None:
+    body = _execution()
+    body["rollbackSteps"][0]["rollsBack"] = "P9"
+    r = await manager.http.post("/api/executions", json=body)
+    assert r.status_code == 422
+    assert "rollsBack: 'P9' is not the id of a step" in r.text
