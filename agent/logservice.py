@@ -40,6 +40,7 @@ class LogServiceSender:
         self._url = base if base.endswith("/api/delegate/logs") else base + "/api/delegate/logs"
         self._client = httpx.AsyncClient(timeout=30, verify=verify, trust_env=True)
         self.failures = 0
+        self.posts = 0
 
     async def run(self) -> None:
         while True:
@@ -75,6 +76,7 @@ class LogServiceSender:
             headers={"Authorization": f"Bearer {credential}",
                      "Content-Type": "application/json"},
         )
+        self.posts += 1
         if resp.status_code >= 400:
             raise httpx.HTTPStatusError(f"log service answered HTTP {resp.status_code}: "
                                         f"{resp.text[:200]}", request=resp.request,
