@@ -1,0 +1,320 @@
+"""``delegate demo``: the whole path on embedded defaults, end to end.
+
+Starts the sandbox (moto + ECS simulator), the reference manager and a delegate in this
+process, seeds a cluster and network, uploads the product document's manifests to the
+file store, and runs what a user would run: a connector check, a rolling deployment that
+succeeds, and one whose image fails to start — the circuit breaker rolls ECS back, the
+delegate reports FAILURE (not success), and the rollback step restores the service.
+Exits 0 only when every expected outcome was seen. Everything it starts is stopped on
+the way out, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+ACCOUNT = "demo"
+CLUSTER = "ecs-tutorial"
+FILES_DIR = "ECS Tutorial"
+
+
+@dataclass
+class Check:
+    what: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Outcome:
+    checks: list[Check] = field(default_factory=list)
+
+    def check(self, what: str, ok: bool, detail: str = "") -> bool:
+        self.checks.append(Check(what, ok, detail))
+        return ok
+
+
+def _say(text: str = "", *, bold: bool = False) -> None:
+    click.secho(text, bold=bold)
+
+
+def _banner(text: str) -> None:
+    _say()
+    _say("=" * 78, bold=True)
+    _say(f" {text}", bold=True)
+    _say("=" * 78, bold=True)
+
+
+def demo_file(name: str) -> str:
+    return resources.files("manager").joinpath("demo_files", name).read_text()
+
+
+@click.command()
+@click.option("--tick", default=0.1, show_default=True,
+              help="Seconds per simulator step (how fast the embedded ECS moves).")
+@click.option("--quiet", is_flag=True, help="Print only the step results and the summary.")
+def demo(tick: float, quiet: bool) -> None:
+    """Run the embedded sandbox, the manager and a delegate, and deploy through them."""
+    try:
+        code = asyncio.run(run_demo(tick=tick, show_logs=not quiet))
+    except KeyboardInterrupt:
+        click.echo("\ndemo interrupted; everything it started has been stopped", err=True)
+        code = 130
+    sys.exit(code)
+
+
+async def run_demo(*, tick: float = 0.1, show_logs: bool = True) -> int:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    _quiet_process_logs()
+    started = time.monotonic()
+    outcome = Outcome()
+    async with contextlib.AsyncExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="delegate-demo-")))
+        env = await _start_sandbox(stack, tick)
+        url, admin = await _start_manager(stack, tmp)
+        env.update(MANAGER_HOST_AND_PORT=url, MANAGER_ADMIN_TOKEN=admin)
+        os.environ.update(env)  # the delegate's AWS chain and the CLI client read these
+        client = _client(url)
+        # The manager serves from this event loop: blocking HTTP calls go to a thread.
+        created = await asyncio.to_thread(client.request, "POST", "/api/tokens",
+                                          json={"account_id": ACCOUNT, "name": "demo"})
+        token = created["token"]
+        await _start_delegate(stack, url, token)
+        _say(f"sandbox AWS at {env['AWS_ENDPOINT_URL']}; manager at {url}; "
+             f"delegate 'demo-delegate' registered with tags [ecs, demo]")
+        network = await asyncio.to_thread(_seed, env["AWS_ENDPOINT_URL"])
+        await asyncio.to_thread(_upload_manifests, client, network)
+
+        steps: list[tuple[str, Callable[..., Any]]] = [
+            ("1. Check the AWS connector (aws.validate_connector)", _validate_connector),
+            ("2. Rolling deployment of nginx:1.27 (succeeds)", _rolling_ok),
+            ("3. Rolling deployment of an image that fails to start (fails, rolls back)",
+             _rolling_fails),
+        ]
+        for title, step in steps:
+            _banner(title)
+            await asyncio.to_thread(step, client, outcome, show_logs)
+    return _summary(outcome, time.monotonic() - started)
+
+
+# ----------------------------------------------------------------------------- plumbing
+
+
+def _quiet_process_logs() -> None:
+    """The demo prints deployment logs; the components' own logs only when they warn."""
+    import structlog
+
+    structlog.configure(
+        processors=[structlog.processors.add_log_level,
+                    structlog.dev.ConsoleRenderer(colors=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+
+
+async def _start_sandbox(stack: contextlib.AsyncExitStack, tick: float) -> dict[str, str]:
+    from sandbox import Sandbox
+
+    box = await asyncio.to_thread(lambda: Sandbox(tick=tick).start())
+    stack.callback(box.stop)
+    return dict(box.environment())
+
+
+async def _start_manager(stack: contextlib.AsyncExitStack, tmp: Path) -> tuple[str, str]:
+    from manager.app import ManagerServer
+    from manager.settings import Settings
+
+    admin = secrets.token_urlsafe(24)
+    settings = Settings(db_path=tmp / "manager.db", admin_token=admin,
+                        secret_key=secrets.token_urlsafe(32), heartbeat_interval=2.0,
+                        lease_ttl=10.0)
+    server = ManagerServer(settings, host="127.0.0.1", port=0)
+    url = await server.start()
+    stack.push_async_callback(server.stop)
+    return url, admin
+
+
+async def _start_delegate(stack: contextlib.AsyncExitStack, url: str, token: str) -> None:
+    from agent.app import Delegate
+    from agent.config import load_settings
+
+    settings = load_settings(account_id=ACCOUNT, delegate_token=token,
+                             delegate_name="demo-delegate", delegate_tags=["ecs", "demo"],
+                             manager_url=url, max_concurrent_tasks=10)
+    delegate = Delegate(settings, reconnect_min=0.1)
+    task = asyncio.create_task(delegate.run(), name="demo-delegate")
+
+    async def stop() -> None:
+        await delegate.shutdown(grace=5)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+
+    stack.push_async_callback(stop)
+    deadline = time.monotonic() + 20
+    while not delegate.session.registered.is_set():
+        if task.done():
+            task.result()
+        if time.monotonic() > deadline:
+            raise click.ClickException("the delegate did not register within 20s")
+        await asyncio.sleep(0.02)
+
+
+def _client(url: str) -> Any:
+    from manager.cli_client import Client
+
+    return Client(url)
+
+
+@dataclass(frozen=True)
+class Network:
+    subnet: str
+    security_group: str
+
+
+def _seed(endpoint: str) -> Network:
+    from sandbox import seed_network
+
+    net = seed_network(endpoint, os.environ.get("AWS_REGION", "us-east-1"), CLUSTER)
+    _say(f"seeded cluster {CLUSTER}, subnet {net.subnets[0]}, "
+         f"security group {net.security_group}")
+    return Network(net.subnets[0], net.security_group)
+
+
+def _upload_manifests(client: Any, network: Network) -> None:
+    files = {
+        "RegisterTaskDefinitionRequest.yaml": demo_file("RegisterTaskDefinitionRequest.yaml"),
+        "CreateServiceRequest.yaml": demo_file("CreateServiceRequest.yaml")
+        .replace("<Security Group Id>", network.security_group)
+        .replace("<Subnet Id>", network.subnet),
+        "ScalableTarget.yaml": demo_file("ScalableTarget.yaml"),
+        "ScalingPolicy.yaml": demo_file("ScalingPolicy.yaml"),
+    }
+    for name, text in files.items():
+        path = f"account:/{FILES_DIR}/{name}"
+        client.request("PUT", "/api/files", params={"account": ACCOUNT, "path": path},
+                       content=text.encode())
+        _say(f"uploaded {path} to the manager's file store")
+
+
+def _follow(client: Any, kind: str, ident: str, show_logs: bool) -> dict[str, Any]:
+    from manager.cli_client import _follow_execution, _follow_task
+
+    if kind == "task":
+        _follow_task(client, ident, show_logs)
+        return dict(client.request("GET", f"/api/tasks/{ident}"))
+    return _follow_execution(client, ident, show_logs)
+
+
+def _execution(image: str) -> dict[str, Any]:
+    spec: dict[str, Any] = yaml.safe_load(demo_file("rolling-execution.yaml"))
+    spec["artifact"]["image"] = image
+    return spec
+
+
+def _service(client: Any) -> dict[str, Any]:
+    from sandbox import client as sandbox_client
+
+    ecs = sandbox_client("ecs", os.environ["AWS_ENDPOINT_URL"], os.environ["AWS_REGION"])
+    services: list[dict[str, Any]] = ecs.describe_services(cluster=CLUSTER,
+                                                           services=["myapp"])["services"]
+    return services[0] if services else {}
+
+
+def _policies() -> list[str]:
+    from sandbox import client as sandbox_client
+
+    aas = sandbox_client("application-autoscaling", os.environ["AWS_ENDPOINT_URL"],
+                         os.environ["AWS_REGION"])
+    found = aas.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    return [p["PolicyName"] for p in found
+            if p["ResourceId"] == f"service/{CLUSTER}/myapp"]
+
+
+# ----------------------------------------------------------------------------- the steps
+
+
+def _validate_connector(client: Any, outcome: Outcome, show_logs: bool) -> None:
+    created = client.request("POST", "/api/tasks", json={
+        "type": "aws.validate_connector", "selectors": ["ecs"],
+        "params": {"region": os.environ["AWS_REGION"], "credentials": {"type": "inherit"}}})
+    task = _follow(client, "task", created["task_id"], show_logs)
+    clusters = (task.get("output") or {}).get("clusters", [])
+    outcome.check("connector check succeeds and lists the cluster",
+                  task["status"] == "SUCCESS" and any(CLUSTER in c for c in clusters),
+                  f"{task['status']}, clusters {clusters}")
+
+
+def _rolling_ok(client: Any, outcome: Outcome, show_logs: bool) -> None:
+    created = client.request("POST", "/api/executions", json=_execution("nginx:1.27"))
+    view = _follow(client, "execution", created["execution_id"], show_logs)
+    service = _service(client)
+    td = service.get("taskDefinition", "")
+    outcome.check("rolling deployment succeeds", view["status"] == "SUCCESS",
+                  view["status"])
+    outcome.check("service myapp is steady on the new task definition",
+                  service.get("runningCount") == service.get("desiredCount") == 1
+                  and len(service.get("deployments", [])) == 1,
+                  f"{td.rsplit('/', 1)[-1]}, {service.get('runningCount')}/"
+                  f"{service.get('desiredCount')} running")
+    outcome.check("scaling policy P1 attached after steady state", _policies() == ["P1"],
+                  f"{_policies()}")
+    _LAST_GOOD["td"] = td
+
+
+_LAST_GOOD: dict[str, str] = {}
+
+
+def _rolling_fails(client: Any, outcome: Outcome, show_logs: bool) -> None:
+    created = client.request("POST", "/api/executions",
+                             json=_execution("nginx:fail-to-start"))
+    view = _follow(client, "execution", created["execution_id"], show_logs)
+    runs = {r["step_id"]: r for r in view["runs"]}
+    deploy = client.request("GET", f"/api/tasks/{runs['deploy']['task_id']}")
+    service = _service(client)
+    outcome.check("the failed deployment is reported as FAILED, not success",
+                  deploy["status"] == "FAILED", f"{deploy['status']}: {deploy.get('error')}")
+    outcome.check("the rollback step ran and succeeded",
+                  "rollback" in runs and runs["rollback"]["status"] == "SUCCESS",
+                  str({k: r["status"] for k, r in runs.items()}))
+    outcome.check("the execution ends rolled back", view["status"] in ("FAILED",
+                                                                       "ROLLED_BACK"),
+                  view["status"])
+    outcome.check("service myapp is back on the previous task definition",
+                  service.get("taskDefinition") == _LAST_GOOD.get("td")
+                  and service.get("runningCount") == service.get("desiredCount"),
+                  f"{service.get('taskDefinition', '').rsplit('/', 1)[-1]}, "
+                  f"{service.get('runningCount')}/{service.get('desiredCount')} running")
+    outcome.check("scaling policy restored by the rollback", _policies() == ["P1"],
+                  f"{_policies()}")
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def _summary(outcome: Outcome, seconds: float) -> int:
+    _banner(f"Summary ({seconds:.1f}s)")
+    for c in outcome.checks:
+        mark = click.style("ok  ", fg="green") if c.ok else click.style("FAIL", fg="red")
+        click.echo(f" {mark} {c.what}" + (f"  [{c.detail}]" if c.detail else ""))
+    failed = [c for c in outcome.checks if not c.ok]
+    _say()
+    if failed:
+        _say(f"{len(failed)} of {len(outcome.checks)} expected outcomes were not seen.")
+        return 1
+    _say(f"All {len(outcome.checks)} expected outcomes seen.")
+    return 0

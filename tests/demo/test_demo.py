@@ -1,0 +1,24 @@
+"""`delegate demo`, the README's first command, as a user runs it: a real process, exit 0
+only when every expected outcome was seen, and the outcomes printed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.timeout(180)
+def test_demo_runs_end_to_end_and_exits_0() -> None:
+    proc = subprocess.run([sys.executable, "-m", "agent", "demo", "--tick", "0.05"],
+                          capture_output=True, text=True, timeout=170,
+                          env={**os.environ, "NO_COLOR": "1"})
+    out = proc.stdout
+    assert proc.returncode == 0, out[-4000:] + proc.stderr[-4000:]
+    assert "All " in out and "expected outcomes seen." in out
+    assert " Deployment Successful." in out
+    assert "# AWS Event:" in out
+    assert "deployment failed: tasks failed to start." in out
+    assert "FAIL " not in out
