@@ -109,6 +109,11 @@ async def idle_process(manager_url: str, token: str, api: ManagerApi) -> dict[st
 
 
 async def main() -> None:
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=1000)
     args = parser.parse_args()
