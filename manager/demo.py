@@ -68,17 +68,20 @@ def demo_file(name: str) -> str:
 @click.option("--tick", default=0.1, show_default=True,
               help="Seconds per simulator step (how fast the embedded ECS moves).")
 @click.option("--quiet", is_flag=True, help="Print only the step results and the summary.")
-def demo(tick: float, quiet: bool) -> None:
+@click.option("--keep", is_flag=True,
+              help="Keep the sandbox, manager and delegate running after the demo, to try "
+                   "`delegate submit` and the other commands against them (Ctrl-C stops).")
+def demo(tick: float, quiet: bool, keep: bool) -> None:
     """Run the embedded sandbox, the manager and a delegate, and deploy through them."""
     try:
-        code = asyncio.run(run_demo(tick=tick, show_logs=not quiet))
+        code = asyncio.run(run_demo(tick=tick, show_logs=not quiet, keep=keep))
     except KeyboardInterrupt:
         click.echo("\ndemo interrupted; everything it started has been stopped", err=True)
         code = 130
     sys.exit(code)
 
 
-async def run_demo(*, tick: float = 0.1, show_logs: bool = True) -> int:
+async def run_demo(*, tick: float = 0.1, show_logs: bool = True, keep: bool = False) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _quiet_process_logs()
     started = time.monotonic()
@@ -109,7 +112,22 @@ async def run_demo(*, tick: float = 0.1, show_logs: bool = True) -> int:
         for title, step in steps:
             _banner(title)
             await asyncio.to_thread(step, client, outcome, show_logs)
-    return _summary(outcome, time.monotonic() - started)
+        code = _summary(outcome, time.monotonic() - started)
+        if keep:
+            _keep_running_notice(env)
+            await asyncio.Event().wait()  # until Ctrl-C
+    return code
+
+
+def _keep_running_notice(env: dict[str, str]) -> None:
+    _say()
+    _say("Still running (Ctrl-C stops everything). In another shell:", bold=True)
+    for name in ("MANAGER_HOST_AND_PORT", "MANAGER_ADMIN_TOKEN", "AWS_ENDPOINT_URL",
+                 "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        _say(f"  export {name}={env[name]}")
+    _say("  delegate delegates")
+    _say("  delegate submit docs/examples/validate-connector.yaml --follow")
+    _say("  delegate submit docs/examples/rolling-execution.yaml --follow")
 
 
 # ----------------------------------------------------------------------------- plumbing
