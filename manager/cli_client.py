@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -47,7 +48,8 @@ class Client:
             base = "http://" + base
         self.base = base.rstrip("/")
         token = os.environ.get("MANAGER_ADMIN_TOKEN", "")
-        verify: Any = os.environ.get("MANAGER_CA_BUNDLE") or True
+        ca_bundle = os.environ.get("MANAGER_CA_BUNDLE")
+        verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         self.http = httpx.Client(base_url=self.base, timeout=timeout, verify=verify,
                                  headers={"Authorization": f"Bearer {token}"} if token else {})
 

@@ -14,8 +14,8 @@ from tests.harness import (
     RUNS,
     DelegateRunner,
     ManagerApi,
-    gate,
     ManagerProcess,
+    gate,
     log_texts,
     wait_for,
 )

@@ -1,0 +1,81 @@
+"""TLS end to end: the manager serves https/wss with a certificate from a CA the test
+makes; the delegate trusts it through MANAGER_CA_BUNDLE and refuses it without."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.harness import ADMIN_TOKEN, DelegateRunner, ManagerApi, running_manager, wait_for
+
+
+def make_ca_and_cert(directory: Path) -> tuple[Path, Path, Path]:
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(minutes=5))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_path, cert_path, key_path = (directory / "ca.pem", directory / "cert.pem",
+                                    directory / "key.pem")
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return ca_path, cert_path, key_path
+
+
+async def test_delegate_over_tls_with_a_ca_bundle(tmp_path: Path) -> None:
+    ca, cert, key = make_ca_and_cert(tmp_path)
+    async with running_manager(tmp_path, extra_args=("--tls-cert", str(cert),
+                                                     "--tls-key", str(key))) as manager:
+        assert manager.url.startswith("https://")
+        async with httpx.AsyncClient(base_url=manager.url, timeout=30,
+                                     verify=ssl.create_default_context(cafile=str(ca)),
+                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as c:
+            api = ManagerApi(c)
+            token = await api.create_token("acme")
+            async with DelegateRunner(manager.url, token, tags=("tls",),
+                                      manager_ca_bundle=str(ca)) as d:
+                await d.registered()
+                assert d.delegate.settings.ws_url.startswith("wss://")
+                task_id = await api.submit({"type": "test.echo", "selectors": ["tls"]})
+                assert (await api.wait_finished(task_id))["status"] == "SUCCESS"
+            # Without the CA the delegate does not trust the manager and keeps retrying.
+            untrusting = DelegateRunner(manager.url, token, name="no-ca")
+            async with untrusting:
+                await wait_for(lambda: untrusting.delegate.session.reconnects >= 1,
+                               what="a refused TLS handshake")
+                assert not untrusting.delegate.session.registered.is_set()
+
+
+def test_ca_bundle_must_exist(tmp_path: Path) -> None:
+    from agent.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="MANAGER_CA_BUNDLE"):
+        load_settings(account_id="a", delegate_token="edt.abc.0123456789abcdefghij",
+                      manager_url="https://m.example.com",
+                      manager_ca_bundle=str(tmp_path / "missing.pem"))
