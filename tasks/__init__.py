@@ -9,9 +9,7 @@ from agent.context import TaskRegistry
 def register_all(registry: TaskRegistry) -> None:
     from tasks import aws_validate
 
+    from tasks.ecs import register as register_ecs
+
     aws_validate.register(registry)
-    try:
-        from tasks.ecs import register as register_ecs
-    except ImportError:  # pragma: no cover - the ECS handlers are optional while built
-        return
     register_ecs(registry)

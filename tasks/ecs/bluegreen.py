@@ -1,0 +1,594 @@
+"""Blue/green behind an ALB or NLB: ``ecs.blue_green_create_service``,
+``ecs.blue_green_swap_target_groups`` and ``ecs.blue_green_rollback``.
+
+Create: read the prod and stage listeners (or rules) and the target groups they forward
+to; render ``<+targetGroupArn>`` as the stage target group; check ports; identify blue and
+green among ``<name>__1`` / ``<name>__2`` (``bg_validation``); record everything the swap
+and rollback need in ``output.blueGreen``; only then change anything: fix tags, replace
+(or update) the green service with the new version tagged ``BG_VERSION=GREEN``, wait for
+steady state, attach autoscaling unless the swap step does it.
+
+Swap: point the prod route at the stage target group and the stage route at the prod one,
+re-tag both services, take autoscaling off the old one and downsize it to 0 (kept).
+
+Rollback: scale the old service back up, put the captured listener actions back, restore
+tags and the old service's autoscaling, then scale the new service down (after a swap)
+or delete it (no swap, or no old service).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitLog
+from tasks.aws.clients import aws_session
+from tasks.ecs import autoscaling, elb
+from tasks.ecs.bg_params import (
+    BlueGreenCreateParams,
+    BlueGreenData,
+    BlueGreenRollbackParams,
+    BlueGreenSwapParams,
+)
+from tasks.ecs.bg_validation import (
+    BG_VERSION,
+    BLUE,
+    GREEN,
+    BlueGreenStateError,
+    Decision,
+    ServiceView,
+    decide,
+    slot_names,
+)
+from tasks.ecs.describe import shared_describer
+from tasks.ecs.errors import aws_errors
+from tasks.ecs.params import EcsTarget
+from tasks.ecs.service import primary_deployment, status_of
+from tasks.ecs.taskdef import container_definitions, register_task_definition
+from tasks.ecs.teardown import delete_service, wait_inactive
+from tasks.ecs.watcher import ServiceDescriber, Target, WatchState, event_ids, wait_for_steady_state
+from tasks.manifests import (
+    FetchedManifests,
+    ManifestError,
+    Manifests,
+    build_manifests,
+    fetch_manifests,
+    retarget,
+    update_service_request,
+    variables_for,
+)
+
+TARGET_GROUP_EXPRESSION = "<+targetGroupArn>"
+CLOCK_SKEW = timedelta(minutes=1)
+
+
+def _cluster_name(cluster: str) -> str:
+    return cluster.rsplit("/", 1)[-1]
+
+
+async def describe_services(ecs: Any, cluster: str, names: list[str]) -> dict[str, dict[str, Any]]:
+    """ACTIVE, DRAINING and INACTIVE services by name, with their tags (MISSING: absent)."""
+    with aws_errors(f"DescribeServices {', '.join(names)} in cluster {cluster}"):
+        answer = await ecs.describe_services(cluster=cluster, services=names, include=["TAGS"])
+    return {str(s["serviceName"]): s for s in answer.get("services") or []}
+
+
+async def set_version_tag(ecs: Any, log: UnitLog, service: dict[str, Any], value: str) -> None:
+    name = service["serviceName"]
+    log.info(f"Updating service: {name} with tag: [{BG_VERSION}, {value}]")
+    with aws_errors(f"TagResource on service {name}"):
+        await ecs.tag_resource(resourceArn=service["serviceArn"],
+                               tags=[{"key": BG_VERSION, "value": value}])
+
+
+async def _wait_steady(describer: ServiceDescriber, ecs: Any, log: UnitLog, params: EcsTarget,
+                       service: dict[str, Any], task_definition: str,
+                       started: datetime) -> None:
+    deployment = primary_deployment(service) or {}
+    await wait_for_steady_state(
+        describer=describer, ecs=ecs, log=log, cluster=params.cluster,
+        target=Target(str(service["serviceName"]), deployment.get("id"), task_definition),
+        state=WatchState(seen=event_ids(service)), poll_interval=params.poll_interval,
+        give_up_after=params.steady_state_timeout, not_before=started - CLOCK_SKEW)
+
+
+def _fail(ctx: TaskContext, exc: TaskFailed) -> TaskFailed:
+    return TaskFailed(str(exc), output=dict(ctx.output))
+
+
+# --------------------------------------------------------------------------- create
+
+
+@dataclass
+class Plan:
+    requests: Manifests
+    decision: Decision
+    data: BlueGreenData
+    services: dict[str, dict[str, Any]]
+    desired: int | None
+    scalable_targets: list[dict[str, Any]] = field(default_factory=list)
+    scaling_policies: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def blue_green_create_service(ctx: TaskContext) -> dict[str, Any]:
+    params: BlueGreenCreateParams = ctx.params
+    out = ctx.output
+    out.update(cluster=params.cluster, region=params.region)
+    try:
+        async with aws_session(ctx, params.credentials, params.region) as aws:
+            async with ctx.log.unit("Fetch Manifests") as log:
+                fetched = await fetch_manifests(params.manifests, ctx, aws, log)
+            ecs = await aws.client("ecs")
+            elbv2 = await aws.client("elbv2")
+            aas = await aws.client("application-autoscaling")
+            async with ctx.log.unit("Prepare Rollback Data") as log:
+                plan = await _prepare(ctx, ecs, elbv2, aas, log, params, fetched)
+            async with ctx.log.unit("Deploy") as log, shared_describer(
+                    ecs, credentials=params.credentials, region=params.region,
+                    cluster=params.cluster) as describer:
+                await _create(ctx, ecs, aas, log, describer, params, plan)
+    except TaskFailed as exc:
+        raise _fail(ctx, exc) from exc
+    return dict(out)
+
+
+def _build(ctx: TaskContext, log: UnitLog, params: BlueGreenCreateParams,
+           fetched: FetchedManifests, stage_target_group: str) -> Manifests:
+    variables = variables_for(ctx, region=params.region, cluster=params.cluster,
+                              extra={"targetGroupArn": stage_target_group})
+    try:
+        requests = build_manifests(fetched, variables, cluster=params.cluster)
+    except ManifestError as exc:
+        raise TaskFailed(str(exc)) from None
+    for warning in requests.warnings:
+        log.warn(warning)
+    if requests.service_definition is None or requests.service_name is None:
+        raise TaskFailed("manifests.serviceDefinition is required for a blue/green "
+                         "deployment: give the CreateService request (with serviceName)")
+    if requests.task_definition is None and requests.task_definition_arn is None:
+        raise TaskFailed("manifests.taskDefinition is required for a blue/green deployment: "
+                         "give a RegisterTaskDefinition request or {taskDefinitionArn: ARN}")
+    balancers = requests.service_definition.get("loadBalancers") or []
+    if not any(b.get("targetGroupArn") == stage_target_group for b in balancers):
+        file = ", ".join(f.name for f in fetched.service_definition) or "the service definition"
+        raise TaskFailed(
+            f"target group expression: {TARGET_GROUP_EXPRESSION} does not exist in service "
+            f"definition {file}: blue/green needs loadBalancers[].targetGroupArn: "
+            f"{TARGET_GROUP_EXPRESSION} (with containerName and containerPort), which "
+            "becomes the stage listener's target group. Add it and run the deployment again.")
+    return requests
+
+
+async def _prepare(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitLog,
+                   params: BlueGreenCreateParams, fetched: FetchedManifests) -> Plan:
+    """Every check, and the rollback data, before the first change."""
+    with aws_errors(f"DescribeLoadBalancers {params.load_balancer}"):
+        balancer = await elb.load_balancer_arn(elbv2, params.load_balancer)
+        prod = await elb.resolve_route(elbv2, log, role="Prod", balancer_arn=balancer,
+                                       listener_arn=params.prod_listener_arn,
+                                       rule_arn=params.prod_listener_rule_arn)
+        stage = await elb.resolve_route(elbv2, log, role="Stage", balancer_arn=balancer,
+                                        listener_arn=params.stage_listener_arn,
+                                        rule_arn=params.stage_listener_rule_arn)
+    log.info(f"Prod Listener forwards to Target Group {prod.target_group_arn}")
+    log.info(f"Stage Listener forwards to Target Group {stage.target_group_arn}")
+    requests = _build(ctx, log, params, fetched, stage.target_group_arn)
+    containers = await container_definitions(ecs, requests)
+    with aws_errors("DescribeTargetGroups"):
+        for arn in dict.fromkeys([stage.target_group_arn, prod.target_group_arn]):
+            group = await elb.target_group(elbv2, arn)
+            elb.check_port(arn, group.get("Port"), containers)
+
+    base = str(requests.service_name)
+    services = await describe_services(ecs, params.cluster, list(slot_names(base)))
+    try:
+        decision = decide(base, [ServiceView.of(s) for s in services.values()],
+                          prod_target_group=prod.target_group_arn,
+                          stage_target_group=stage.target_group_arn)
+    except BlueGreenStateError as exc:
+        raise TaskFailed(f"Blue/green validation failed: {exc}") from None
+    same = prod.target_group_arn == stage.target_group_arn
+    log.info(f"Validation scenario {decision.scenario}: the prod and stage target groups "
+             f"are {'the same' if same else 'different'}")
+    blue = services.get(decision.blue.name) if decision.blue else None
+    if blue is not None:
+        log.info(f"Blue service: {blue['serviceName']} (task definition "
+                 f"{blue.get('taskDefinition')}, desired count {blue.get('desiredCount')})")
+    else:
+        log.info("No blue service is attached to the prod target group: a first deployment")
+    if decision.green is not None:
+        log.info(f"Green service: {decision.green.name} (it will be "
+                 f"{'updated' if params.update_green_service else 'replaced'})")
+
+    old_targets: list[dict[str, Any]] = []
+    old_policies: list[dict[str, Any]] = []
+    if blue is not None:
+        with aws_errors(f"Reading the autoscaling of service {blue['serviceName']}"):
+            old_targets, old_policies = await autoscaling.capture(aas, params.cluster,
+                                                                  blue["serviceName"])
+        log.info(f"Captured {len(old_targets)} scalable target(s) and {len(old_policies)} "
+                 f"scaling policy(ies) of service {blue['serviceName']} for rollback")
+    desired = requests.service_definition.get("desiredCount") if requests.service_definition \
+        else None
+    if params.same_as_already_running_instances:
+        if blue is not None:
+            desired = int(blue.get("desiredCount") or 0)
+            log.info(f"Same as already running instances: desired count {desired}")
+        else:
+            log.info("Same as already running instances: there is no blue service, so the "
+                     f"service definition's desired count {desired} is used")
+    cluster = _cluster_name(params.cluster)
+    new_name = decision.new_service
+    targets = retarget(requests.scalable_targets, cluster, new_name)
+    policies = retarget(requests.scaling_policies, cluster, new_name)
+    in_swap = params.enable_auto_scaling_in_swap_step
+    data = BlueGreenData.model_validate({
+        "serviceName": base, "newServiceName": new_name,
+        "newServiceExisted": decision.green is not None,
+        "oldServiceName": blue["serviceName"] if blue else None,
+        "oldDesiredCount": int(blue.get("desiredCount") or 0) if blue else None,
+        "oldTaskDefinitionArn": blue.get("taskDefinition") if blue else None,
+        "oldScalableTargets": old_targets, "oldScalingPolicies": old_policies,
+        "loadBalancerArn": balancer, "prod": prod.as_output(), "stage": stage.as_output(),
+        "prodTargetGroupArn": prod.target_group_arn,
+        "stageTargetGroupArn": stage.target_group_arn, "sameTargetGroup": same,
+        "autoScalingInSwapStep": in_swap,
+        "scalableTargets": targets if in_swap else [],
+        "scalingPolicies": policies if in_swap else []})
+    ctx.output.update(
+        blueGreen=data.model_dump(by_alias=True, mode="json"), serviceName=base,
+        newServiceName=new_name, oldServiceName=data.old_service_name,
+        loadBalancerArn=balancer, prodListenerArn=prod.listener_arn,
+        prodListenerRuleArn=prod.rule_arn, stageListenerArn=stage.listener_arn,
+        stageListenerRuleArn=stage.rule_arn, prodTargetGroupArn=prod.target_group_arn,
+        stageTargetGroupArn=stage.target_group_arn)
+    return Plan(requests, decision, data, services, desired, targets, policies)
+
+
+async def _create(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
+                  describer: ServiceDescriber, params: BlueGreenCreateParams,
+                  plan: Plan) -> None:
+    out = ctx.output
+    decision, data = plan.decision, plan.data
+    for name, value in decision.retag:
+        log.info(f"Service {name} is {value.lower()} by its target group; correcting its tag")
+        await set_version_tag(ecs, log, plan.services[name], value)
+    if decision.retag:
+        log.info("")
+    arn = await register_task_definition(ecs, log, plan.requests)
+    out["taskDefinitionArn"] = arn
+    out["blueGreen"]["taskDefinitionArn"] = arn
+    log.info("")
+    new_name = decision.new_service
+    if decision.draining is not None:
+        log.info(f"An existing non-blue version Service with name {new_name} is draining, "
+                 "waiting for it to reach inactive state")
+        await wait_inactive(describer, log, new_name, poll_interval=params.poll_interval,
+                            give_up_after=params.steady_state_timeout)
+    green = plan.services.get(new_name) if decision.green is not None else None
+    update = green is not None and params.update_green_service
+    if green is not None:
+        await autoscaling.remove(aas, log, params.cluster, new_name)
+        log.info("")
+    if green is not None and not update:
+        log.info(f"Deleting existing non-blue version Service: {new_name}")
+        await delete_service(ecs, describer, log, cluster=params.cluster, name=new_name,
+                             poll_interval=params.poll_interval,
+                             give_up_after=params.steady_state_timeout)
+        log.info(f"Deleted non-blue version Service: {new_name}")
+        log.info("")
+
+    definition = dict(plan.requests.service_definition or {})
+    started = datetime.now(UTC)
+    if update:
+        request, dropped = update_service_request(definition)
+        if dropped:
+            log.info(f"UpdateService cannot change {', '.join(dropped)}; the green service "
+                     "keeps what it was created with")
+        request.update(cluster=params.cluster, service=new_name, taskDefinition=arn,
+                       forceNewDeployment=True)
+        if plan.desired is not None:
+            request["desiredCount"] = plan.desired
+        log.info(f"Updating Stage Service {new_name} with task definition {arn} and desired "
+                 f"count {request.get('desiredCount', '(unchanged)')}")
+        with aws_errors(f"UpdateService {new_name}"):
+            service = (await ecs.update_service(**request))["service"]
+        assert green is not None
+        await set_version_tag(ecs, log, green, GREEN)
+        verb = "Updated"
+    else:
+        tags = [t for t in definition.get("tags") or [] if t.get("key") != BG_VERSION]
+        request = {**definition, "cluster": params.cluster, "serviceName": new_name,
+                   "taskDefinition": arn, "tags": [*tags, {"key": BG_VERSION, "value": GREEN}]}
+        if plan.desired is not None:
+            request["desiredCount"] = plan.desired
+        log.info(f"Creating Stage Service {new_name} with task definition {arn} and desired "
+                 f"count {request.get('desiredCount', 1)}")
+        with aws_errors(f"CreateService {new_name}"):
+            service = (await ecs.create_service(**request))["service"]
+        verb = "Created"
+    out.update(newServiceArn=service.get("serviceArn"),
+               deploymentId=(primary_deployment(service) or {}).get("id"))
+    await _wait_steady(describer, ecs, log, params, service, arn, started)
+    log.info(f"{verb} Stage Service {new_name} with Arn {service.get('serviceArn')}")
+    log.info("")
+    log.info(f"Target Group with Arn: {data.stage_target_group_arn} is associated with "
+             f"Stage Service {new_name}")
+    log.info(f"Tag: [{BG_VERSION}, {GREEN}] is associated with Stage Service {new_name}")
+    log.info("")
+    if data.same_target_group and data.old_service_name:
+        log.info("The prod and stage target groups are the same, so autoscaling is removed "
+                 f"from the old service {data.old_service_name} now")
+        with aws_errors(f"Removing the autoscaling of service {data.old_service_name}"):
+            await autoscaling.remove(aas, log, params.cluster, data.old_service_name)
+        log.info("")
+    if data.auto_scaling_in_swap_step:
+        log.info(f"Autoscaling is attached to service {new_name} in the swap step")
+    else:
+        with aws_errors(f"Attaching autoscaling to service {new_name}"):
+            await autoscaling.attach(aas, log, new_name, plan.scalable_targets,
+                                     plan.scaling_policies)
+
+
+# --------------------------------------------------------------------------- swap
+
+
+def _route(data: dict[str, Any], role: str) -> elb.Route:
+    return elb.Route(role=role, listener_arn=str(data["listenerArn"]),
+                     rule_arn=data.get("ruleArn"), is_default=bool(data.get("isDefault")),
+                     actions=tuple(data.get("actions") or []),
+                     target_group_arn=str(data["targetGroupArn"]))
+
+
+async def blue_green_swap(ctx: TaskContext) -> dict[str, Any]:
+    params: BlueGreenSwapParams = ctx.params
+    out = ctx.output
+    out.update(cluster=params.cluster, region=params.region, swapped=False)
+    try:
+        async with ctx.log.unit("Swap Target Groups") as log:
+            data = params.blue_green
+            if data is None:
+                raise TaskFailed("blueGreen is empty: the create step did not record its "
+                                 "state (it failed before), so there is nothing to swap")
+            out.update(newServiceName=data.new_service_name,
+                       oldServiceName=data.old_service_name)
+            async with aws_session(ctx, params.credentials, params.region) as aws:
+                ecs = await aws.client("ecs")
+                elbv2 = await aws.client("elbv2")
+                aas = await aws.client("application-autoscaling")
+                await _swap(ctx, ecs, elbv2, aas, log, params, data)
+    except TaskFailed as exc:
+        raise _fail(ctx, exc) from exc
+    return dict(out)
+
+
+async def _point(elbv2: Any, log: UnitLog, route: elb.Route, target_group: str,
+                 which: str) -> None:
+    live = await elb.current_actions(elbv2, route)
+    log.info(f"Modifying ELB {route.role} Listener to Forward requests to Target group "
+             f"associated with {which} Service\n,TargetGroup: {target_group}")
+    log.info(elb.describe_change(route, target_group))
+    await elb.set_actions(elbv2, route, elb.forward_to(live, target_group))
+    log.info(f"Successfully updated {route.role} Listener")
+    log.info("")
+
+
+async def _swap(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitLog,
+                params: BlueGreenSwapParams, data: BlueGreenData) -> None:
+    names = [n for n in (data.new_service_name, data.old_service_name) if n]
+    services = await describe_services(ecs, params.cluster, names)
+    new = services.get(data.new_service_name)
+    if new is None or status_of(new) != "ACTIVE":
+        raise TaskFailed(f"The new service {data.new_service_name} is {status_of(new)}, so "
+                         "production cannot be switched to it; run the create step again")
+    if data.same_target_group:
+        log.info(f"The prod and stage listeners forward to the same Target Group "
+                 f"{data.prod_target_group_arn}: there are no target groups to swap")
+        log.info("")
+    else:
+        await _point(elbv2, log, _route(data.prod, "Prod"), data.stage_target_group_arn, "new")
+        await _point(elbv2, log, _route(data.stage, "Stage"), data.prod_target_group_arn,
+                     "old")
+    out = ctx.output
+    out.update(swapped=True, prodTargetGroupArn=data.stage_target_group_arn,
+               stageTargetGroupArn=data.prod_target_group_arn)
+    log.info(f"Updating tag of new service: {data.new_service_name}")
+    await set_version_tag(ecs, log, new, BLUE)
+    log.info("Successfully updated tag")
+    log.info("")
+    old = services.get(data.old_service_name or "")
+    if data.old_service_name and (old is None or status_of(old) != "ACTIVE"):
+        log.warn(f"The old service {data.old_service_name} is {status_of(old)}: there is "
+                 "nothing to re-tag or downsize")
+    elif old is not None:
+        log.info(f"Updating tag of old service: {data.old_service_name}")
+        await set_version_tag(ecs, log, old, GREEN)
+        log.info("Successfully updated tag")
+        log.info("")
+        if not data.same_target_group:
+            with aws_errors(f"Removing the autoscaling of service {old['serviceName']}"):
+                await autoscaling.remove(aas, log, params.cluster, old["serviceName"])
+            log.info("")
+        if params.do_not_downsize_old_service:
+            log.info(f"Do not downsize old service is set: {old['serviceName']} keeps "
+                     f"{old.get('desiredCount')} task(s)")
+        else:
+            log.info(f"Downsizing old service {old['serviceName']} to 0 (it is kept, not "
+                     "deleted)")
+            with aws_errors(f"UpdateService {old['serviceName']}"):
+                await ecs.update_service(cluster=params.cluster, service=old["serviceName"],
+                                         desiredCount=0)
+            log.info(f"Successfully downsized old service {old['serviceName']}")
+        log.info("")
+    if data.auto_scaling_in_swap_step:
+        with aws_errors(f"Attaching autoscaling to service {data.new_service_name}"):
+            await autoscaling.attach(aas, log, data.new_service_name, data.scalable_targets,
+                                     data.scaling_policies)
+        log.info("")
+    log.info("Swapping Successful.")
+
+
+# --------------------------------------------------------------------------- rollback
+
+
+async def blue_green_rollback(ctx: TaskContext) -> dict[str, Any]:
+    params: BlueGreenRollbackParams = ctx.params
+    out = ctx.output
+    out.update(cluster=params.cluster, region=params.region, rolledBack=False)
+    try:
+        async with ctx.log.unit("Rollback") as log:
+            data = params.blue_green
+            if data is None:
+                log.info("There is no blue/green data: the create step failed before it "
+                         "changed anything. Nothing to roll back.")
+                return dict(out)
+            out.update(newServiceName=data.new_service_name,
+                       oldServiceName=data.old_service_name)
+            async with aws_session(ctx, params.credentials, params.region) as aws:
+                ecs = await aws.client("ecs")
+                elbv2 = await aws.client("elbv2")
+                aas = await aws.client("application-autoscaling")
+                async with shared_describer(ecs, credentials=params.credentials,
+                                            region=params.region,
+                                            cluster=params.cluster) as describer:
+                    await _rollback(ctx, ecs, elbv2, aas, log, describer, params, data)
+    except TaskFailed as exc:
+        raise _fail(ctx, exc) from exc
+    return dict(out)
+
+
+async def _rollback(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitLog,
+                    describer: ServiceDescriber, params: BlueGreenRollbackParams,
+                    data: BlueGreenData) -> None:
+    names = [n for n in (data.new_service_name, data.old_service_name) if n]
+    services = await describe_services(ecs, params.cluster, names)
+    new = services.get(data.new_service_name)
+    old = services.get(data.old_service_name or "")
+    prod, stage = _route(data.prod, "Prod"), _route(data.stage, "Stage")
+    prod_now = elb.forward_target(await elb.current_actions(elbv2, prod))
+    swapped = (not data.same_target_group and prod_now == data.stage_target_group_arn) or (
+        new is not None and ServiceView.of(new).version == BLUE)
+    log.info("The swap step " + ("had moved production to the new service"
+                                 if swapped else "had not run") + ".")
+
+    if data.old_service_name:
+        if old is None or status_of(old) != "ACTIVE":
+            raise TaskFailed(f"The old service {data.old_service_name} is {status_of(old)}, "
+                             "so production cannot be given back to it. Deploy the previous "
+                             "version again.")
+        wanted = data.old_desired_count or 0
+        if int(old.get("desiredCount") or 0) < wanted:
+            log.info(f"Updating Old Service {old['serviceName']} with task definition "
+                     f"{old.get('taskDefinition')} and desired count {wanted}")
+            started = datetime.now(UTC)
+            with aws_errors(f"UpdateService {old['serviceName']}"):
+                scaled = (await ecs.update_service(cluster=params.cluster,
+                                                   service=old["serviceName"],
+                                                   desiredCount=wanted))["service"]
+            await _wait_steady(describer, ecs, log, params, scaled,
+                               str(old.get("taskDefinition")), started)
+            log.info("")
+
+    for route in (prod, stage):
+        live = await elb.current_actions(elbv2, route)
+        if live == list(route.actions):
+            log.info(f"{route.role} Listener already forwards to Target Group "
+                     f"{route.target_group_arn}")
+            continue
+        log.info(f"Restoring ELB {route.role} Listener to forward requests to TargetGroup: "
+                 f"{route.target_group_arn}")
+        log.info(elb.describe_change(route, route.target_group_arn))
+        await elb.set_actions(elbv2, route, list(route.actions))
+        log.info(f"Successfully restored {route.role} Listener")
+    log.info("")
+
+    if old is not None:
+        await set_version_tag(ecs, log, old, BLUE)
+    if new is not None and status_of(new) == "ACTIVE":
+        await set_version_tag(ecs, log, new, GREEN)
+        log.info("")
+        with aws_errors(f"Removing the autoscaling of service {data.new_service_name}"):
+            await autoscaling.remove(aas, log, params.cluster, data.new_service_name)
+        log.info("")
+        if swapped and old is not None:
+            log.info(f"Downsizing new service {data.new_service_name} to 0")
+            with aws_errors(f"UpdateService {data.new_service_name}"):
+                await ecs.update_service(cluster=params.cluster,
+                                         service=data.new_service_name, desiredCount=0)
+        else:
+            await delete_service(ecs, describer, log, cluster=params.cluster,
+                                 name=data.new_service_name,
+                                 poll_interval=params.poll_interval,
+                                 give_up_after=params.steady_state_timeout)
+            log.info(f"Deleted new service {data.new_service_name}")
+        log.info("")
+    if old is not None:
+        with aws_errors(f"Restoring the autoscaling of service {old['serviceName']}"):
+            await autoscaling.remove(aas, log, params.cluster, old["serviceName"])
+            log.info("")
+            await autoscaling.attach(aas, log, old["serviceName"], data.old_scalable_targets,
+                                     data.old_scaling_policies)
+        log.info("")
+    ctx.output["rolledBack"] = True
+    log.info("Rollback Successful.")
+
+
+# --------------------------------------------------------------------------- registry
+
+_CREATE_OUTPUTS = {
+    "blueGreen": "everything the swap and rollback steps need; pass it on as "
+                 "blueGreen: <+execution.steps.ID.output.blueGreen>",
+    "newServiceName": "the stage service this step deployed (<serviceName>__1 or __2)",
+    "newServiceArn": "its ARN",
+    "oldServiceName": "the blue service that serves production (null on a first deployment)",
+    "serviceName": "the service definition's serviceName",
+    "taskDefinitionArn": "ARN of the task definition the new service runs",
+    "deploymentId": "id of the new service's deployment (ecs-svc/...)",
+    "loadBalancerArn": "ARN of the load balancer",
+    "prodListenerArn": "prod listener", "prodListenerRuleArn": "prod rule (or default rule)",
+    "stageListenerArn": "stage listener",
+    "stageListenerRuleArn": "stage rule (or default rule)",
+    "prodTargetGroupArn": "target group the prod listener forwarded to before the swap",
+    "stageTargetGroupArn": "target group of the new service",
+    "cluster": "cluster", "region": "AWS region",
+}
+
+
+def register(registry: TaskRegistry) -> None:
+    registry.register(TaskType(
+        name="ecs.blue_green_create_service",
+        handler=blue_green_create_service,
+        summary="Deploy the new version as the green (stage) service behind the stage "
+                "listener's target group, after checking listeners, ports and the blue/green "
+                "state of the existing services.",
+        params_model=BlueGreenCreateParams,
+        outputs=_CREATE_OUTPUTS,
+        units=("Fetch Manifests", "Prepare Rollback Data", "Deploy"),
+    ))
+    registry.register(TaskType(
+        name="ecs.blue_green_swap_target_groups",
+        handler=blue_green_swap,
+        summary="Swap the prod and stage listeners' target groups, re-tag both services "
+                "and downsize the old one to 0.",
+        params_model=BlueGreenSwapParams,
+        outputs={"swapped": "true once the listeners point at the new target groups",
+                 "newServiceName": "the service now tagged BLUE",
+                 "oldServiceName": "the service now tagged GREEN (downsized)",
+                 "prodTargetGroupArn": "target group the prod listener forwards to now",
+                 "stageTargetGroupArn": "target group the stage listener forwards to now",
+                 "cluster": "cluster", "region": "AWS region"},
+        units=("Swap Target Groups",),
+    ))
+    registry.register(TaskType(
+        name="ecs.blue_green_rollback",
+        handler=blue_green_rollback,
+        summary="Undo a blue/green create (and swap): restore the old service's count, the "
+                "listeners, tags and autoscaling; scale down or delete the new service.",
+        params_model=BlueGreenRollbackParams,
+        outputs={"rolledBack": "true when the rollback ran",
+                 "newServiceName": "the service that was rolled back",
+                 "oldServiceName": "the service that serves production again",
+                 "cluster": "cluster", "region": "AWS region"},
+        units=("Rollback",),
+    ))

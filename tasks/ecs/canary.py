@@ -1,0 +1,188 @@
+"""``ecs.canary_deploy`` and ``ecs.canary_delete``.
+
+Deploy: the new version runs as ``<serviceName>Canary`` with one task, beside the
+service it will replace (same service definition, so the same load balancers and service
+registries); an existing canary service is deleted first. It is watched like a rolling
+deployment. Autoscaling is not attached: a canary is one task by design.
+
+Delete: force-delete the canary service, wait until it is INACTIVE, and say whether
+anything was deleted (the canary step may have failed before creating it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitLog
+from tasks.aws.clients import aws_session
+from tasks.ecs.describe import shared_describer
+from tasks.ecs.errors import aws_errors
+from tasks.ecs.params import EcsTarget
+from tasks.ecs.service import describe_one, primary_deployment, status_of
+from tasks.ecs.taskdef import register_task_definition
+from tasks.ecs.teardown import delete_service, wait_inactive
+from tasks.ecs.watcher import Target, WatchState, event_ids, wait_for_steady_state
+from tasks.manifests import ManifestError, Manifests, ManifestSpecs, load_manifests
+
+CANARY_SUFFIX = "Canary"
+CANARY_COUNT = 1
+
+
+class CanaryDeployParams(EcsTarget):
+    manifests: ManifestSpecs
+
+
+class CanaryDeleteParams(EcsTarget):
+    canary_service_name: str | None = Field(
+        default=None, alias="canaryServiceName",
+        description="the canary service, usually "
+                    "<+execution.steps.canary.output.canaryServiceName>")
+
+
+def canary_name(service_name: str) -> str:
+    return f"{service_name}{CANARY_SUFFIX}"
+
+
+async def fetch_service_manifests(ctx: TaskContext, aws: Any, log: UnitLog,
+                                  params: EcsTarget, specs: ManifestSpecs,
+                                  step: str) -> Manifests:
+    try:
+        manifests = await load_manifests(specs, ctx, aws, log, region=params.region,
+                                         cluster=params.cluster)
+    except ManifestError as exc:
+        raise TaskFailed(str(exc)) from None
+    if manifests.service_definition is None or manifests.service_name is None:
+        raise TaskFailed(f"manifests.serviceDefinition is required for {step}: give the "
+                         "CreateService request (with serviceName) of the service")
+    if manifests.task_definition is None and manifests.task_definition_arn is None:
+        raise TaskFailed(f"manifests.taskDefinition is required for {step}: give a "
+                         "RegisterTaskDefinition request or {taskDefinitionArn: ARN}")
+    return manifests
+
+
+async def canary_deploy(ctx: TaskContext) -> dict[str, Any]:
+    params: CanaryDeployParams = ctx.params
+    out = ctx.output
+    out.update(cluster=params.cluster, region=params.region)
+    try:
+        async with aws_session(ctx, params.credentials, params.region) as aws:
+            async with ctx.log.unit("Fetch Manifests") as log:
+                requests = await fetch_service_manifests(ctx, aws, log, params,
+                                                         params.manifests, "a canary deploy")
+            base = str(requests.service_name)
+            name = canary_name(base)
+            out.update(serviceName=base, canaryServiceName=name)
+            ecs = await aws.client("ecs")
+            async with ctx.log.unit("Deploy") as log, shared_describer(
+                    ecs, credentials=params.credentials, region=params.region,
+                    cluster=params.cluster) as describer:
+                await _deploy(ctx, ecs, log, describer, params, requests, name)
+    except TaskFailed as exc:
+        raise TaskFailed(str(exc), output=dict(out)) from exc
+    return dict(out)
+
+
+async def _deploy(ctx: TaskContext, ecs: Any, log: UnitLog, describer: Any,
+                  params: CanaryDeployParams, requests: Manifests, name: str) -> None:
+    out = ctx.output
+    arn = await register_task_definition(ecs, log, requests)
+    out["taskDefinitionArn"] = arn
+    current = await describe_one(ecs, params.cluster, name)
+    status = status_of(current)
+    if status == "ACTIVE":
+        log.info(f"Deleting existing Canary Service {name}")
+        await delete_service(ecs, describer, log, cluster=params.cluster, name=name,
+                             poll_interval=params.poll_interval,
+                             give_up_after=params.steady_state_timeout)
+    elif status == "DRAINING":
+        await wait_inactive(describer, log, name, poll_interval=params.poll_interval,
+                            give_up_after=params.steady_state_timeout)
+    # A new service: every event it has is about this deployment, so none is skipped.
+    request = dict(requests.service_definition or {})
+    request.update(cluster=params.cluster, serviceName=name, taskDefinition=arn,
+                   desiredCount=CANARY_COUNT)
+    log.info(f"Creating Service {name} with task definition {arn} and desired count "
+             f"{CANARY_COUNT}")
+    with aws_errors(f"CreateService {name}"):
+        service = (await ecs.create_service(**request))["service"]
+    deployment = primary_deployment(service) or {}
+    out.update(serviceArn=service.get("serviceArn"), deploymentId=deployment.get("id"))
+    await wait_for_steady_state(
+        describer=describer, ecs=ecs, log=log, cluster=params.cluster,
+        target=Target(name, deployment.get("id"), arn),
+        state=WatchState(seen=event_ids(service)), poll_interval=params.poll_interval,
+        give_up_after=params.steady_state_timeout)
+    log.info(f"Created Service {name} with Arn {service.get('serviceArn')}")
+    log.info("")
+    log.info(" Deployment Successful.")
+
+
+async def canary_delete(ctx: TaskContext) -> dict[str, Any]:
+    params: CanaryDeleteParams = ctx.params
+    out = ctx.output
+    out.update(cluster=params.cluster, region=params.region, deleted=False)
+    name = (params.canary_service_name or "").strip()
+    try:
+        async with ctx.log.unit("Delete Canary Service") as log:
+            if not name:
+                log.info("No canary service is named: the canary step did not get as far as "
+                         "creating one. Nothing to delete.")
+                return dict(out)
+            out["canaryServiceName"] = name
+            async with aws_session(ctx, params.credentials, params.region) as aws:
+                ecs = await aws.client("ecs")
+                async with shared_describer(ecs, credentials=params.credentials,
+                                            region=params.region,
+                                            cluster=params.cluster) as describer:
+                    current = await describe_one(ecs, params.cluster, name)
+                    status = status_of(current)
+                    if status in {"MISSING", "INACTIVE"}:
+                        log.info(f"Canary service {name} is {status}: nothing to delete")
+                        return dict(out)
+                    if status == "ACTIVE":
+                        await delete_service(ecs, describer, log, cluster=params.cluster,
+                                             name=name, poll_interval=params.poll_interval,
+                                             give_up_after=params.steady_state_timeout)
+                    else:
+                        await wait_inactive(describer, log, name,
+                                            poll_interval=params.poll_interval,
+                                            give_up_after=params.steady_state_timeout)
+                    out["deleted"] = status == "ACTIVE"
+                    log.info(f"Canary service {name} deleted")
+    except TaskFailed as exc:
+        raise TaskFailed(str(exc), output=dict(out)) from exc
+    return dict(out)
+
+
+_DEPLOY_OUTPUTS = {
+    "canaryServiceName": "name of the canary service (<serviceName>Canary)",
+    "serviceName": "the service definition's serviceName (the service the canary precedes)",
+    "taskDefinitionArn": "ARN of the task definition the canary runs",
+    "serviceArn": "ARN of the canary service",
+    "deploymentId": "id of the canary service's deployment (ecs-svc/...)",
+    "cluster": "cluster", "region": "AWS region",
+}
+
+
+def register(registry: TaskRegistry) -> None:
+    registry.register(TaskType(
+        name="ecs.canary_deploy",
+        handler=canary_deploy,
+        summary="Deploy the new version as <serviceName>Canary with one task (an existing "
+                "canary service is deleted first) and wait for its steady state.",
+        params_model=CanaryDeployParams,
+        outputs=_DEPLOY_OUTPUTS,
+        units=("Fetch Manifests", "Deploy"),
+    ))
+    registry.register(TaskType(
+        name="ecs.canary_delete",
+        handler=canary_delete,
+        summary="Force-delete the canary service and wait until it is INACTIVE.",
+        params_model=CanaryDeleteParams,
+        outputs={"deleted": "true when a canary service was deleted",
+                 "canaryServiceName": "the canary service", "cluster": "cluster",
+                 "region": "AWS region"},
+        units=("Delete Canary Service",),
+    ))

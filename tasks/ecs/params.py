@@ -1,0 +1,78 @@
+"""Params of the ECS rolling task types, in the documents' lowerCamel style."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from agent.durations import Duration
+from tasks.aws.credentials import Credentials, InheritCredentials
+from tasks.manifests import ManifestSpecs
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class EcsTarget(_Params):
+    """Where the service lives and how to reach it."""
+
+    region: str = Field(min_length=1)
+    cluster: str = Field(min_length=1, description="cluster name or ARN")
+    credentials: Credentials = Field(default_factory=InheritCredentials)
+    poll_interval: Duration = Field(
+        default=10.0, alias="pollInterval", gt=0,
+        description="how often to ask ECS how the deployment goes (90s, 10m, 1h or seconds)")
+    steady_state_timeout: Duration = Field(
+        default=1800.0, alias="steadyStateTimeout", gt=0,
+        description="how long to wait for steady state; ECS retries failing launches "
+                    "for up to 15 minutes, so keep it above that")
+
+
+class RollingDeployParams(EcsTarget):
+    manifests: ManifestSpecs
+    same_as_already_running_instances: bool = Field(
+        default=False, alias="sameAsAlreadyRunningInstances",
+        description="keep the running service's desired count, ignoring the manifest's")
+    force_new_deployment: bool = Field(
+        default=False, alias="forceNewDeployment",
+        description="start a new deployment even when nothing changed "
+                    "(always on when the task definition is given as an ARN)")
+
+
+class RollbackData(_Params):
+    """What ``ecs.rolling_deploy`` captured before it changed anything."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    existed: bool
+    service_name: str = Field(alias="serviceName")
+    task_definition_arn: str | None = Field(default=None, alias="taskDefinitionArn")
+    desired_count: int | None = Field(default=None, alias="desiredCount")
+    scalable_targets: list[dict[str, Any]] = Field(default_factory=list,
+                                                   alias="scalableTargets")
+    scaling_policies: list[dict[str, Any]] = Field(default_factory=list,
+                                                   alias="scalingPolicies")
+    service_arn: str | None = Field(default=None, alias="serviceArn")
+
+
+def _json_or_empty(value: Any) -> Any:
+    """The manager may hand the expression's value over as JSON text, or as nothing
+    when the deploy step failed before recording it."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value or value in {"null", "None"}:
+            return None
+        return json.loads(value)
+    if value == {}:
+        return None
+    return value
+
+
+class RollingRollbackParams(EcsTarget):
+    rollback_data: Annotated[RollbackData | None, BeforeValidator(_json_or_empty)] = Field(
+        default=None, alias="rollbackData",
+        description="the deploy step's output.rollbackData, e.g. "
+                    "<+execution.steps.deploy.output.rollbackData>")

@@ -1,0 +1,38 @@
+"""Registering the step's task definition (or checking the ARN the manifests name)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.context import UnitLog
+from tasks.ecs.errors import aws_errors
+from tasks.manifests import Manifests
+
+
+async def register_task_definition(ecs: Any, log: UnitLog, requests: Manifests) -> str:
+    """Register the manifests' task definition, or check the ARN they name."""
+    if requests.task_definition_arn is not None:
+        arn = requests.task_definition_arn
+        with aws_errors(f"DescribeTaskDefinition {arn}"):
+            await ecs.describe_task_definition(taskDefinition=arn)
+        log.info(f"Using Task Definition {arn}")
+        return arn
+    assert requests.task_definition is not None
+    family = requests.task_definition.get("family", "?")
+    log.info(f"Creating Task Definition with family {family}")
+    with aws_errors(f"RegisterTaskDefinition for family {family}"):
+        answer = await ecs.register_task_definition(**requests.task_definition)
+    td = answer["taskDefinition"]
+    arn = str(td["taskDefinitionArn"])
+    log.info(f"Created Task Definition {td['family']}:{td['revision']} with Arn {arn}..")
+    return arn
+
+
+async def container_definitions(ecs: Any, requests: Manifests) -> list[dict[str, Any]]:
+    """The containers of the task definition the step will run, before registering it."""
+    if requests.task_definition is not None:
+        return list(requests.task_definition.get("containerDefinitions") or [])
+    arn = requests.task_definition_arn
+    with aws_errors(f"DescribeTaskDefinition {arn}"):
+        answer = await ecs.describe_task_definition(taskDefinition=arn)
+    return list(answer["taskDefinition"].get("containerDefinitions") or [])
