@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,8 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.context import TaskContext, TaskType  # noqa: E402
-from tests.harness import (  # noqa: E402
+from agent.context import TaskContext, TaskType
+from tests.harness import (
     DelegateRunner,
     ManagerApi,
     running_manager,
@@ -51,7 +50,7 @@ async def _mark(ctx: TaskContext) -> dict[str, Any]:
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def latency(api: ManagerApi, n: int) -> dict[str, float]:
@@ -88,8 +87,9 @@ async def idle_process(manager_url: str, token: str, api: ManagerApi) -> dict[st
            "DELEGATE_NAME": "bench-idle", "MANAGER_HOST_AND_PORT": manager_url,
            "LOG_FORMAT": "json"}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "run"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent", "run", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
         async def registered() -> bool:
             return any(d["name"] == "bench-idle" and d["state"] == "connected"
@@ -99,13 +99,14 @@ async def idle_process(manager_url: str, token: str, api: ManagerApi) -> dict[st
         to_registered = time.perf_counter() - t0
         await asyncio.sleep(3)  # idle: what it holds when nothing happens
         rss_kb = 0
-        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        status = await asyncio.to_thread(Path(f"/proc/{proc.pid}/status").read_text)
+        for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 rss_kb = int(line.split()[1])
         return {"start_to_registered_s": to_registered, "idle_rss_mb": rss_kb / 1024}
     finally:
         proc.terminate()
-        proc.wait(10)
+        await asyncio.wait_for(proc.wait(), 10)
 
 
 async def main() -> None:

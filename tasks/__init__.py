@@ -8,7 +8,6 @@ from agent.context import TaskRegistry
 
 def register_all(registry: TaskRegistry) -> None:
     from tasks import aws_validate
-
     from tasks.ecs import register as register_ecs
 
     aws_validate.register(registry)

@@ -18,7 +18,7 @@ def test_durations(text: object, seconds: float) -> None:
 
 @pytest.mark.parametrize("bad", ["", "ten", "10x", "-5", "5m3", True])
 def test_bad_durations(bad: object) -> None:
-    with pytest.raises(ValueError, match="duration|negative"):
+    with pytest.raises(ValueError, match=r"duration|negative"):
         parse_duration(bad)
 
 
