@@ -177,6 +177,9 @@ class TaskType:
 class TaskRegistry:
     def __init__(self) -> None:
         self._types: dict[str, TaskType] = {}
+        # Awaited once when the delegate stops: task packages close what they pool
+        # (AWS clients, ...) without the runtime knowing what that is.
+        self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
 
     def register(self, task_type: TaskType) -> None:
         if task_type.name in self._types:

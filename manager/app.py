@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -85,9 +85,20 @@ def create_app(settings: Settings) -> FastAPI:
 class _Server(uvicorn.Server):
     """uvicorn's server, telling us when it accepts connections."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, *, handle_signals: bool = True) -> None:
         super().__init__(config)
         self.ready = asyncio.Event()
+        self.handle_signals = handle_signals
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Embedded (the demo, tests), the host program owns SIGINT/SIGTERM: uvicorn
+        # would otherwise swallow Ctrl-C and stop only the manager.
+        if self.handle_signals:
+            with super().capture_signals():
+                yield
+        else:
+            yield
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -97,7 +108,8 @@ class _Server(uvicorn.Server):
 
 class ManagerServer:
     def __init__(self, settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
-                 tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
+                 tls_cert: Path | None = None, tls_key: Path | None = None,
+                 handle_signals: bool = False) -> None:
         self.settings = settings
         self.host = host
         self.port = port
@@ -115,7 +127,7 @@ class ManagerServer:
             ssl_certfile=str(tls_cert) if tls_cert else None,
             ssl_keyfile=str(tls_key) if tls_key else None,
             ssl_version=ssl.PROTOCOL_TLS_SERVER, timeout_graceful_shutdown=5)
-        self._server = _Server(config)
+        self._server = _Server(config, handle_signals=handle_signals)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -158,7 +170,8 @@ def _bind(host: str, port: int) -> socket.socket:
 async def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
                 tls_cert: Path | None = None, tls_key: Path | None = None,
                 announce: Callable[[str], None] = print) -> None:
-    server = ManagerServer(settings, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
+    server = ManagerServer(settings, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key,
+                           handle_signals=True)
     url = await server.start()
     announce(f"manager listening on {url}")
     await server.wait()

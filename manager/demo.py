@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
 import sys
 import tempfile
 import time
@@ -43,6 +44,8 @@ class Check:
 @dataclass
 class Outcome:
     checks: list[Check] = field(default_factory=list)
+    # What the running step submitted, so a step past its deadline can be aborted.
+    current: tuple[str, str] | None = None
 
     def check(self, what: str, ok: bool, detail: str = "") -> bool:
         self.checks.append(Check(what, ok, detail))
@@ -75,7 +78,7 @@ def demo(tick: float, quiet: bool, keep: bool) -> None:
     """Run the embedded sandbox, the manager and a delegate, and deploy through them."""
     try:
         code = asyncio.run(run_demo(tick=tick, show_logs=not quiet, keep=keep))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         click.echo("\ndemo interrupted; everything it started has been stopped", err=True)
         code = 130
     sys.exit(code)
@@ -84,6 +87,10 @@ def demo(tick: float, quiet: bool, keep: bool) -> None:
 async def run_demo(*, tick: float = 0.1, show_logs: bool = True, keep: bool = False) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _quiet_process_logs()
+    main = asyncio.current_task()
+    assert main is not None
+    # SIGTERM unwinds like Ctrl-C: every component started below is stopped in order.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     started = time.monotonic()
     outcome = Outcome()
     async with contextlib.AsyncExitStack() as stack:
@@ -111,12 +118,38 @@ async def run_demo(*, tick: float = 0.1, show_logs: bool = True, keep: bool = Fa
         ]
         for title, step in steps:
             _banner(title)
-            await asyncio.to_thread(step, client, outcome, show_logs)
+            await _run_step(title, step, client, outcome, show_logs)
         code = _summary(outcome, time.monotonic() - started)
         if keep:
             _keep_running_notice(env)
             await asyncio.Event().wait()  # until Ctrl-C
     return code
+
+
+STEP_DEADLINE = 120.0
+
+
+async def _run_step(title: str, step: Callable[..., Any], client: Any, outcome: Outcome,
+                    show_logs: bool) -> None:
+    """Run one step (blocking HTTP, so in a thread) with a deadline: a step that cannot
+    finish (say, no delegate can take its task) is aborted and counted as failed."""
+    outcome.current = None
+    work = asyncio.ensure_future(asyncio.to_thread(step, client, outcome, show_logs))
+    # Interrupted, the step's thread fails once the manager is gone; that is expected.
+    work.add_done_callback(lambda f: f.cancelled() or f.exception())
+    try:
+        await asyncio.wait_for(asyncio.shield(work), STEP_DEADLINE)
+        return
+    except TimeoutError:
+        pass
+    reason = ""
+    if outcome.current is not None:
+        kind, ident = outcome.current
+        view = await asyncio.to_thread(client.request, "GET", f"/api/{kind}s/{ident}")
+        reason = view.get("waiting_reason") or view.get("status", "")
+        await asyncio.to_thread(client.request, "POST", f"/api/{kind}s/{ident}/abort")
+    outcome.check(f"{title}: finished within {STEP_DEADLINE:.0f}s", False, reason)
+    await work
 
 
 def _keep_running_notice(env: dict[str, str]) -> None:
@@ -229,9 +262,11 @@ def _upload_manifests(client: Any, network: Network) -> None:
         _say(f"uploaded {path} to the manager's file store")
 
 
-def _follow(client: Any, kind: str, ident: str, show_logs: bool) -> dict[str, Any]:
+def _follow(client: Any, kind: str, ident: str, show_logs: bool,
+            outcome: Outcome) -> dict[str, Any]:
     from manager.cli_client import _follow_execution, _follow_task
 
+    outcome.current = (kind, ident)
     if kind == "task":
         _follow_task(client, ident, show_logs)
         return dict(client.request("GET", f"/api/tasks/{ident}"))
@@ -270,7 +305,7 @@ def _validate_connector(client: Any, outcome: Outcome, show_logs: bool) -> None:
     created = client.request("POST", "/api/tasks", json={
         "type": "aws.validate_connector", "selectors": ["ecs"],
         "params": {"region": os.environ["AWS_REGION"], "credentials": {"type": "inherit"}}})
-    task = _follow(client, "task", created["task_id"], show_logs)
+    task = _follow(client, "task", created["task_id"], show_logs, outcome)
     clusters = (task.get("output") or {}).get("clusters", [])
     outcome.check("connector check succeeds and lists the cluster",
                   task["status"] == "SUCCESS" and any(CLUSTER in c for c in clusters),
@@ -279,7 +314,7 @@ def _validate_connector(client: Any, outcome: Outcome, show_logs: bool) -> None:
 
 def _rolling_ok(client: Any, outcome: Outcome, show_logs: bool) -> None:
     created = client.request("POST", "/api/executions", json=_execution("nginx:1.27"))
-    view = _follow(client, "execution", created["execution_id"], show_logs)
+    view = _follow(client, "execution", created["execution_id"], show_logs, outcome)
     service = _service(client)
     td = service.get("taskDefinition", "")
     outcome.check("rolling deployment succeeds", view["status"] == "SUCCESS",
@@ -300,7 +335,7 @@ _LAST_GOOD: dict[str, str] = {}
 def _rolling_fails(client: Any, outcome: Outcome, show_logs: bool) -> None:
     created = client.request("POST", "/api/executions",
                              json=_execution("nginx:fail-to-start"))
-    view = _follow(client, "execution", created["execution_id"], show_logs)
+    view = _follow(client, "execution", created["execution_id"], show_logs, outcome)
     runs = {r["step_id"]: r for r in view["runs"]}
     deploy = client.request("GET", f"/api/tasks/{runs['deploy']['task_id']}")
     service = _service(client)

@@ -8,7 +8,9 @@ from agent.context import TaskRegistry
 
 def register_all(registry: TaskRegistry) -> None:
     from tasks import aws_validate
+    from tasks.aws.clients import close_pooled_clients
     from tasks.ecs import register as register_ecs
 
     aws_validate.register(registry)
     register_ecs(registry)
+    registry.shutdown_hooks.append(close_pooled_clients)

@@ -90,6 +90,13 @@ _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = (
     weakref.WeakKeyDictionary())
 
 
+async def close_pooled_clients() -> None:
+    """Close the pooled clients of the running loop (the delegate calls this on stop)."""
+    pool = _pools.pop(asyncio.get_running_loop(), None)
+    if pool is not None:
+        await pool.stack.aclose()
+
+
 async def _pooled_client(service: str, region: str) -> Any:
     loop = asyncio.get_running_loop()
     pool = _pools.get(loop)
