@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -115,6 +116,12 @@ async def run_demo(*, tick: float = 0.1, show_logs: bool = True, keep: bool = Fa
             ("2. Rolling deployment of nginx:1.27 (succeeds)", _rolling_ok),
             ("3. Rolling deployment of an image that fails to start (fails, rolls back)",
              _rolling_fails),
+            ("4. Canary: one task as myappCanary, delete it, then roll out nginx:1.28",
+             _canary),
+            ("5. Blue/green: create the stage service, then swap the listeners",
+             functools.partial(_blue_green, network=network)),
+            ("6. One-off task: a database migration that exits 0 (ecs.run_task)",
+             _migration),
         ]
         for title, step in steps:
             _banner(title)
@@ -235,26 +242,47 @@ def _client(url: str) -> Any:
 class Network:
     subnet: str
     security_group: str
+    load_balancer: str
+    prod_listener: str
+    stage_listener: str
 
 
 def _seed(endpoint: str) -> Network:
-    from sandbox import seed_network
+    """A cluster, a subnet and security group, and an ALB with a prod listener (:80 ->
+    target1) and a stage listener (:8080 -> target2), as the document sets them up."""
+    from sandbox import client, seed_network
 
-    net = seed_network(endpoint, os.environ.get("AWS_REGION", "us-east-1"), CLUSTER)
-    _say(f"seeded cluster {CLUSTER}, subnet {net.subnets[0]}, "
-         f"security group {net.security_group}")
-    return Network(net.subnets[0], net.security_group)
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    net = seed_network(endpoint, region, CLUSTER)
+    elbv2 = client("elbv2", endpoint, region)
+    vpc = client("ec2", endpoint, region).describe_subnets(
+        SubnetIds=net.subnets[:1])["Subnets"][0]["VpcId"]
+    lb = elbv2.create_load_balancer(Name="myapp-alb", Subnets=net.subnets[:2],
+                                    SecurityGroups=[net.security_group])
+    lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
+    groups = [elbv2.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc,
+                                        TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+              for name in ("target1", "target2")]
+    listeners = [elbv2.create_listener(
+        LoadBalancerArn=lb_arn, Protocol="HTTP", Port=port,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": group}],
+    )["Listeners"][0]["ListenerArn"] for port, group in ((80, groups[0]), (8080, groups[1]))]
+    _say(f"seeded cluster {CLUSTER}, subnet {net.subnets[0]}, security group "
+         f"{net.security_group}, load balancer myapp-alb with listeners :80 -> target1 "
+         f"(prod) and :8080 -> target2 (stage)")
+    return Network(net.subnets[0], net.security_group, "myapp-alb", listeners[0],
+                   listeners[1])
 
 
 def _upload_manifests(client: Any, network: Network) -> None:
-    files = {
-        "RegisterTaskDefinitionRequest.yaml": demo_file("RegisterTaskDefinitionRequest.yaml"),
-        "CreateServiceRequest.yaml": demo_file("CreateServiceRequest.yaml")
-        .replace("<Security Group Id>", network.security_group)
-        .replace("<Subnet Id>", network.subnet),
-        "ScalableTarget.yaml": demo_file("ScalableTarget.yaml"),
-        "ScalingPolicy.yaml": demo_file("ScalingPolicy.yaml"),
-    }
+    def filled(name: str) -> str:
+        return (demo_file(name).replace("<Security Group Id>", network.security_group)
+                .replace("<Subnet Id>", network.subnet))
+
+    files = {name: filled(name) for name in (
+        "RegisterTaskDefinitionRequest.yaml", "CreateServiceRequest.yaml",
+        "ScalableTarget.yaml", "ScalingPolicy.yaml", "BlueGreenServiceRequest.yaml",
+        "RunTaskRequest.yaml")}
     for name, text in files.items():
         path = f"account:/{FILES_DIR}/{name}"
         client.request("PUT", "/api/files", params={"account": ACCOUNT, "path": path},
@@ -273,26 +301,38 @@ def _follow(client: Any, kind: str, ident: str, show_logs: bool,
     return _follow_execution(client, ident, show_logs)
 
 
-def _execution(image: str) -> dict[str, Any]:
-    spec: dict[str, Any] = yaml.safe_load(demo_file("rolling-execution.yaml"))
+def _execution(image: str, name: str = "rolling-execution.yaml",
+               network: Network | None = None) -> dict[str, Any]:
+    text = demo_file(name)
+    if network is not None:
+        text = (text.replace("<Load Balancer>", network.load_balancer)
+                .replace("<Prod Listener ARN>", network.prod_listener)
+                .replace("<Stage Listener ARN>", network.stage_listener))
+    spec: dict[str, Any] = yaml.safe_load(text)
     spec["artifact"]["image"] = image
     return spec
 
 
-def _service(client: Any) -> dict[str, Any]:
+def _aws(service: str) -> Any:
     from sandbox import client as sandbox_client
 
-    ecs = sandbox_client("ecs", os.environ["AWS_ENDPOINT_URL"], os.environ["AWS_REGION"])
-    services: list[dict[str, Any]] = ecs.describe_services(cluster=CLUSTER,
-                                                           services=["myapp"])["services"]
+    return sandbox_client(service, os.environ["AWS_ENDPOINT_URL"], os.environ["AWS_REGION"])
+
+
+def _service(client: Any, name: str = "myapp") -> dict[str, Any]:
+    services: list[dict[str, Any]] = _aws("ecs").describe_services(
+        cluster=CLUSTER, services=[name])["services"]
     return services[0] if services else {}
 
 
-def _policies() -> list[str]:
-    from sandbox import client as sandbox_client
+def _prod_target(network: Network) -> str:
+    listener = _aws("elbv2").describe_listeners(ListenerArns=[network.prod_listener])
+    arn: str = listener["Listeners"][0]["DefaultActions"][0]["TargetGroupArn"]
+    return arn.split("/")[-2]  # the target group's name
 
-    aas = sandbox_client("application-autoscaling", os.environ["AWS_ENDPOINT_URL"],
-                         os.environ["AWS_REGION"])
+
+def _policies() -> list[str]:
+    aas = _aws("application-autoscaling")
     found = aas.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
     return [p["PolicyName"] for p in found
             if p["ResourceId"] == f"service/{CLUSTER}/myapp"]
@@ -354,6 +394,60 @@ def _rolling_fails(client: Any, outcome: Outcome, show_logs: bool) -> None:
                   f"{service.get('runningCount')}/{service.get('desiredCount')} running")
     outcome.check("scaling policy restored by the rollback", _policies() == ["P1"],
                   f"{_policies()}")
+
+
+def _canary(client: Any, outcome: Outcome, show_logs: bool) -> None:
+    created = client.request("POST", "/api/executions",
+                             json=_execution("nginx:1.28", "canary-execution.yaml"))
+    view = _follow(client, "execution", created["execution_id"], show_logs, outcome)
+    runs = {r["step_id"]: r for r in view["runs"]}
+    canary = client.request("GET", f"/api/tasks/{runs['canary']['task_id']}") \
+        if "canary" in runs else {}
+    deleted = client.request("GET", f"/api/tasks/{runs['canaryDelete']['task_id']}") \
+        if "canaryDelete" in runs else {}
+    outcome.check("canary deployed as myappCanary with one task",
+                  canary.get("status") == "SUCCESS"
+                  and (canary.get("output") or {}).get("canaryServiceName") == "myappCanary",
+                  str(canary.get("status")))
+    outcome.check("canary service deleted (INACTIVE)",
+                  (deleted.get("output") or {}).get("deleted") is True
+                  and _service(client, "myappCanary").get("status") == "INACTIVE",
+                  str(_service(client, "myappCanary").get("status")))
+    service = _service(client)
+    outcome.check("then the rolling deployment of nginx:1.28 succeeds",
+                  view["status"] == "SUCCESS" and service.get("runningCount") == 1,
+                  f"{view['status']}, {service.get('taskDefinition', '').rsplit('/', 1)[-1]}")
+
+
+def _blue_green(client: Any, outcome: Outcome, show_logs: bool, network: Network) -> None:
+    before = _prod_target(network)
+    _say(f"prod listener :80 forwards to {before}")
+    created = client.request("POST", "/api/executions", json=_execution(
+        "nginx:1.28", "bluegreen-execution.yaml", network))
+    view = _follow(client, "execution", created["execution_id"], show_logs, outcome)
+    after = _prod_target(network)
+    _say(f"\nprod listener :80 forwarded to {before} before the swap, to {after} after it")
+    outcome.check("blue/green create and swap succeed", view["status"] == "SUCCESS",
+                  view["status"])
+    outcome.check("prod traffic moved to the new service's target group",
+                  before == "target1" and after == "target2", f"{before} -> {after}")
+    new = _service(client, "myapp__1")
+    tags = {t["key"]: t["value"] for t in _aws("ecs").list_tags_for_resource(
+        resourceArn=new.get("serviceArn", "arn:aws:ecs:::service/none"))["tags"]} \
+        if new else {}
+    outcome.check("the new service is tagged BG_VERSION=BLUE and runs 2 tasks",
+                  tags.get("BG_VERSION") == "BLUE" and new.get("runningCount") == 2,
+                  f"{new.get('serviceName')}: {tags}, {new.get('runningCount')} running")
+
+
+def _migration(client: Any, outcome: Outcome, show_logs: bool) -> None:
+    spec = yaml.safe_load(demo_file("migration-task.yaml"))
+    created = client.request("POST", "/api/tasks", json=spec)
+    task = _follow(client, "task", created["task_id"], show_logs, outcome)
+    tasks = (task.get("output") or {}).get("tasks", [])
+    outcome.check("the migration task ran and exited 0",
+                  task["status"] == "SUCCESS" and len(tasks) == 1,
+                  f"{task['status']}: {tasks}")
 
 
 # ----------------------------------------------------------------------------- summary

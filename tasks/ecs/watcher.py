@@ -174,6 +174,11 @@ def assess(service: dict[str, Any] | None, target: Target, seen: Iterable[str] =
     if mine.get("rolloutState") == "FAILED":
         why = mine.get("rolloutStateReason") or "rolloutState FAILED"
         return failed(f"Deployment {our_id} of service {name} failed: {why}")
+    # ECS's own words first: a failure event names the cause better than "superseded"
+    # when the failed deployment has already drained away by the time we look.
+    bad_event = _event_failure(events, target.deployment_id)
+    if bad_event is not None:
+        return failed(f"Deployment {our_id} of service {name} failed: {bad_event}")
     if primary is not None and primary is not ours and str(
             primary.get("rolloutStateReason", "")).startswith(CIRCUIT_BREAKER_ROLLBACK):
         return failed(f"Deployment {our_id} of service {name} failed and ECS is rolling "
@@ -186,9 +191,6 @@ def assess(service: dict[str, Any] | None, target: Target, seen: Iterable[str] =
             primary.get("taskDefinition"), target.task_definition):
         return failed(f"Service {name} runs task definition {primary['taskDefinition']}, "
                       f"not {target.task_definition}: it was rolled back or superseded")
-    bad_event = _event_failure(events, target.deployment_id)
-    if bad_event is not None:
-        return failed(f"Deployment {our_id} of service {name} failed: {bad_event}")
 
     if ours is None or counts is None:
         # No deployments at all (an external controller): only the service counts remain.

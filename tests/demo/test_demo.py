@@ -21,4 +21,7 @@ def test_demo_runs_end_to_end_and_exits_0() -> None:
     assert " Deployment Successful." in out
     assert "# AWS Event:" in out
     assert "deployment failed: tasks failed to start." in out
+    assert "prod listener :80 forwarded to target1 before the swap, to target2 after it" in out
+    assert "Canary service myappCanary deleted" in out
+    assert "Swapping Successful." in out or "Successfully updated Prod Listener" in out
     assert "FAIL " not in out
