@@ -3,8 +3,9 @@
 The manager resolves what only it knows — ``<+execution.steps.ID.output.KEY>``,
 ``<+infra.region>``, ``<+infra.cluster>`` — and leaves the rest of the context
 (``<+primary.artifact.image>``, ``<+serviceVariables.X>``, ``<+env.name>``,
-``<+env.variables.X>``, ``<+secrets.getValue("X")>``) for the delegate, which renders
-the manifests it fetches with the context that travels in ``TaskSpec.context``. Nothing
+``<+env.variables.X>``, ``<+secrets.getValue("X")>``, ``<+targetGroupArn>``) for the
+delegate, which renders the manifests it fetches with the context that travels in
+``TaskSpec.context``. Nothing
 reads a process environment. An expression nobody knows is an error naming it."""
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ _DELEGATE_SIDE = (
     re.compile(r"env\.name"),
     re.compile(r"env\.variables\.[A-Za-z0-9_.-]+"),
     re.compile(r"secrets\.getValue\(\s*[\"'][^\"']+[\"']\s*\)"),
+    # Resolved by the blue/green create step itself, once it knows the stage target group.
+    re.compile(r"targetGroupArn"),
 )
 _INFRA_KEYS = ("region", "cluster")
 
@@ -88,4 +91,4 @@ class Resolver:
             f"{where}: unknown expression <+{expr}>; known: <+execution.steps.ID.output.KEY>, "
             "<+infra.region>, <+infra.cluster>, <+primary.artifact.image>, "
             "<+serviceVariables.NAME>, <+env.name>, <+env.variables.NAME>, "
-            "<+secrets.getValue(\"NAME\")>")
+            "<+secrets.getValue(\"NAME\")>, <+targetGroupArn>")

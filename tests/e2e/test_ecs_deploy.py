@@ -1,0 +1,233 @@
+"""ECS deployments end to end: the real manager process, a real delegate, the sandbox.
+
+The product document's own manifests deploy from each of the four stores; its invalid
+JSON and an unknown field fail before any AWS call; a run task that exits 1 fails with
+the container's reason; a blue/green swap is undone by `execution rollback`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import DelegateRunner, ManagerApi, ManagerProcess, log_texts, wait_for
+from tests.sandbox_fixture import Aws
+
+DATA = Path(__file__).resolve().parents[1] / "tasks" / "manifests" / "data"
+
+
+@pytest.fixture
+async def ecs_delegate(aws: Aws, monkeypatch: pytest.MonkeyPatch, manager: ManagerProcess,
+                       token: str) -> AsyncIterator[DelegateRunner]:
+    for key, value in aws.environment().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    async with DelegateRunner(manager.url, token, tags=("ecs",)) as d:
+        await d.registered()
+        yield d
+
+
+def doc_file(name: str, aws: Aws, service_name: str | None = None) -> str:
+    """One of the document's examples, its placeholders filled for the sandbox."""
+    text = (DATA / name).read_text()
+    text = text.replace("sg-0123456789abcdef0", aws.security_group)
+    text = text.replace("subnet-0123456789abcdef0", aws.subnets[0])
+    if service_name:
+        text = text.replace("serviceName: myapp", f"serviceName: {service_name}")
+    return text
+
+
+def deploy_task(aws: Aws, manifests: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "ecs.rolling_deploy", "selectors": ["ecs"], "timeout": "2m",
+            "context": {"artifact": {"image": "nginx:1.27"}},
+            "params": {"region": aws.region, "cluster": aws.cluster, "pollInterval": "0.1s",
+                       "steadyStateTimeout": "60s", "manifests": manifests}}
+
+
+async def _upload(api: ManagerApi, path: str, text: str) -> None:
+    r = await api.client.put("/api/files", params={"account": "acme", "path": path},
+                             content=text.encode())
+    r.raise_for_status()
+
+
+def _git_repo(tmp: Path, files: dict[str, str]) -> Path:
+    repo = tmp / "manifests-repo"
+    repo.mkdir()
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    env_args = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
+    for cmd in (["init", "-q", "-b", "main"], ["add", "."],
+                [*env_args, "commit", "-q", "-m", "manifests"]):
+        subprocess.run(["git", *cmd], cwd=repo, check=True, capture_output=True)
+    return repo
+
+
+@pytest.mark.parametrize("store", ["files", "inline", "s3", "git"])
+async def test_document_examples_deploy_from_each_store(
+        store: str, aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner,
+        tmp_path: Path) -> None:
+    service = f"myapp-{store}"
+    td_yaml = (DATA / "RegisterTaskDefinitionRequest.yaml").read_text()
+    td_json = (DATA / "RegisterTaskDefinitionRequest.json").read_text()
+    svc_yaml = doc_file("CreateServiceRequest.yaml", aws, service)
+    if store == "files":
+        await _upload(api, "account:/ECS Tutorial/RegisterTaskDefinitionRequest.yaml", td_yaml)
+        await _upload(api, "account:/ECS Tutorial/CreateServiceRequest.yaml", svc_yaml)
+        manifests = {
+            "taskDefinition": {"store": "files", "paths": [
+                "account:/ECS Tutorial/RegisterTaskDefinitionRequest.yaml"]},
+            "serviceDefinition": {"store": "files", "paths": [
+                "account:/ECS Tutorial/CreateServiceRequest.yaml"]}}
+    elif store == "inline":  # the document's JSON task definition, nulls and all
+        manifests = {"taskDefinition": {"store": "inline", "content": td_json},
+                     "serviceDefinition": {"store": "inline", "content": svc_yaml}}
+    elif store == "s3":
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket="manifests")
+        s3.put_object(Bucket="manifests", Key="ecs/td.json", Body=td_json.encode())
+        s3.put_object(Bucket="manifests", Key="ecs/service.yaml", Body=svc_yaml.encode())
+        manifests = {"taskDefinition": {"store": "s3", "bucket": "manifests",
+                                        "key": "ecs/td.json"},
+                     "serviceDefinition": {"store": "s3", "bucket": "manifests",
+                                           "key": "ecs/service.yaml"}}
+    else:
+        repo = _git_repo(tmp_path, {"td.yaml": td_yaml, "service.yaml": svc_yaml})
+        manifests = {"taskDefinition": {"store": "git", "repo": str(repo), "ref": "main",
+                                        "path": "td.yaml"},
+                     "serviceDefinition": {"store": "git", "repo": str(repo), "ref": "main",
+                                           "path": "service.yaml"}}
+    task_id = await api.submit(deploy_task(aws, manifests))
+    done = await api.wait_finished(task_id, timeout=90)
+    texts = "\n".join(log_texts(await api.logs(task_id)))
+    assert done["status"] == "SUCCESS", (done["error"], texts[-3000:])
+    assert " Deployment Successful." in texts
+    assert [u["name"] for u in done["units"]] == ["Fetch Manifests", "Prepare Rollback Data",
+                                                  "Deploy"]
+    live = aws.client("ecs").describe_services(cluster=aws.cluster,
+                                               services=[service])["services"][0]
+    assert live["runningCount"] == live["desiredCount"] == 1
+    assert live["taskDefinition"] == done["output"]["taskDefinitionArn"]
+
+
+def _nothing_created(aws: Aws) -> None:
+    ecs = aws.client("ecs")
+    assert ecs.list_services(cluster=aws.cluster)["serviceArns"] == []
+    assert ecs.list_task_definitions()["taskDefinitionArns"] == []
+
+
+async def test_documents_invalid_json_fails_with_line_and_column_and_creates_nothing(
+        aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
+    bad = doc_file("CreateServiceRequest.invalid.json", aws)
+    td = (DATA / "RegisterTaskDefinitionRequest.yaml").read_text()
+    task_id = await api.submit(deploy_task(aws, {
+        "taskDefinition": {"store": "inline", "content": td},
+        "serviceDefinition": {"store": "inline", "content": bad}}))
+    done = await api.wait_finished(task_id, timeout=60)
+    assert done["status"] == "FAILED"
+    assert ":3:20" in done["error"] and "JSON" in done["error"], done["error"]
+    assert done["units"][0] == {**done["units"][0], "name": "Fetch Manifests",
+                                "status": "FAILURE"}
+    _nothing_created(aws)
+
+
+async def test_unknown_field_fails_with_its_path_and_creates_nothing(
+        aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
+    td = (DATA / "RegisterTaskDefinitionRequest.yaml").read_text().replace(
+        "portMappings:", "portMapings:")
+    svc = doc_file("CreateServiceRequest.yaml", aws)
+    task_id = await api.submit(deploy_task(aws, {
+        "taskDefinition": {"store": "inline", "content": td},
+        "serviceDefinition": {"store": "inline", "content": svc}}))
+    done = await api.wait_finished(task_id, timeout=60)
+    assert done["status"] == "FAILED"
+    assert "containerDefinitions[0].portMapings" in done["error"]
+    assert "portMappings" in done["error"]  # the suggestion
+    _nothing_created(aws)
+
+
+async def test_run_task_exit_1_fails_with_the_containers_reason(
+        aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
+    task_id = await api.submit({
+        "type": "ecs.run_task", "selectors": ["ecs"],
+        "params": {"region": aws.region, "cluster": aws.cluster, "pollInterval": "0.1s",
+                   "manifests": {
+                       "taskDefinition": {"store": "inline", "content": {
+                           "family": "migrate", "requiresCompatibilities": ["FARGATE"],
+                           "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+                           "containerDefinitions": [{
+                               "name": "migrate", "image": "myorg/migrate:1",
+                               "essential": True, "environment": [
+                                   {"name": "SANDBOX_EXIT_CODE", "value": "1"},
+                                   {"name": "SANDBOX_EXIT_REASON",
+                                    "value": "relation users already exists"},
+                                   {"name": "SANDBOX_RUN_SECONDS", "value": "0.2"}]}]}},
+                       "runTaskRequest": {"store": "inline", "content": {
+                           "launchType": "FARGATE", "count": 1,
+                           "networkConfiguration": aws.network_configuration}}}}})
+    done = await api.wait_finished(task_id, timeout=60)
+    assert done["status"] == "FAILED"
+    texts = "\n".join(log_texts(await api.logs(task_id)))
+    assert "exit code 1" in (done["error"] + texts).lower() or "exitcode 1" in texts.lower()
+    assert "relation users already exists" in texts
+    assert done["output"]["tasks"][0]["containers"][0]["exitCode"] == 1
+
+
+async def test_blue_green_swap_then_execution_rollback_restores_traffic(
+        aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
+    elbv2 = aws.client("elbv2")
+    vpc = aws.client("ec2").describe_subnets(SubnetIds=aws.subnets[:1])["Subnets"][0]["VpcId"]
+    lb = elbv2.create_load_balancer(Name="web", Subnets=aws.subnets[:2],
+                                    SecurityGroups=[aws.security_group])["LoadBalancers"][0]
+    tg1, tg2 = (elbv2.create_target_group(Name=n, Protocol="HTTP", Port=80, VpcId=vpc,
+                                          TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+                for n in ("target1", "target2"))
+    prod, stage = (elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])["Listeners"][0]["ListenerArn"]
+        for port, tg in ((80, tg1), (8080, tg2)))
+
+    def prod_target() -> str:
+        return str(elbv2.describe_listeners(ListenerArns=[prod])["Listeners"][0]
+                   ["DefaultActions"][0]["TargetGroupArn"])
+
+    execution = {
+        "name": "bg", "service": "myapp", "selectors": ["ecs"],
+        "infrastructure": {"region": aws.region, "cluster": aws.cluster},
+        "artifact": {"image": "nginx:1.27"},
+        "steps": [
+            {"id": "create", "type": "ecs.blue_green_create_service", "params": {
+                "loadBalancer": "web", "prodListenerArn": prod, "stageListenerArn": stage,
+                "pollInterval": "0.1s", "manifests": {
+                    "taskDefinition": {"store": "inline", "content": (
+                        DATA / "RegisterTaskDefinitionRequest.yaml").read_text()},
+                    "serviceDefinition": {"store": "inline", "content": doc_file(
+                        "BlueGreenServiceRequest.yaml", aws)}}}},
+            {"id": "swap", "type": "ecs.blue_green_swap_target_groups", "params": {
+                "pollInterval": "0.1s",
+                "blueGreen": "<+execution.steps.create.output.blueGreen>"}}],
+        "rollbackSteps": [
+            {"id": "undo", "type": "ecs.blue_green_rollback", "rollsBack": "create",
+             "params": {"pollInterval": "0.1s",
+                        "blueGreen": "<+execution.steps.create.output.blueGreen>"}}],
+    }
+    r = await api.client.post("/api/executions", json=execution)
+    assert r.status_code == 201, r.text
+    eid = r.json()["execution_id"]
+
+    async def status() -> dict[str, Any] | None:
+        view: dict[str, Any] = (await api.client.get(f"/api/executions/{eid}")).json()
+        return view if view["status"] in ("SUCCESS", "FAILED", "ROLLED_BACK",
+                                          "ABORTED") else None
+
+    view = await wait_for(status, timeout=90, interval=0.1, what="the execution to finish")
+    assert view["status"] == "SUCCESS", json.dumps(view)[:2000]
+    assert prod_target() == tg2  # traffic on the new service
+    r = await api.client.post(f"/api/executions/{eid}/rollback")
+    assert r.status_code == 200, r.text
+    view = await wait_for(status, timeout=90, interval=0.1, what="the rollback to finish")
+    assert view["status"] == "ROLLED_BACK", json.dumps(view)[:2000]
+    assert prod_target() == tg1  # traffic back where it was
