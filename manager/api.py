@@ -301,6 +301,12 @@ def list_files(st: StateDep, account: str | None = None, prefix: str = "") -> di
 @router.get("/files/content", tags=["files"], response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
 def get_file(st: StateDep, account: str, path: str) -> Response:
+    return file_response(st, account, path)
+
+
+def file_response(st: State, account: str, path: str) -> Response:
+    """A stored file's bytes; 400 for a refused path, 404 for a missing file (admins and
+    delegates read files the same way)."""
     try:
         content = st.files.get(account, path)
     except BadPath as exc:

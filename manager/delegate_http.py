@@ -10,9 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent.protocol import TaskStatus
-from manager.api import state
+from manager.api import file_response, state
 from manager.db import now
-from manager.files import BadPath
 from manager.hub import Refusal
 from manager.models import LogBatch, LogBatchAck
 from manager.state import State
@@ -48,13 +47,7 @@ def delegate_get_file(request: Request, creds: Creds, path: str,
     if account is not None and account != own:
         raise HTTPException(403, f"account mismatch: this delegate belongs to account {own}, "
                                  f"not {account}")
-    try:
-        content = st.files.get(own, path)
-    except BadPath as exc:
-        raise HTTPException(400, f"path refused: {exc}") from None
-    if content is None:
-        raise HTTPException(404, f"no file {path} in account {own}")
-    return Response(content, media_type="application/octet-stream")
+    return file_response(st, own, path)
 
 
 @router.post("/logs", response_model=LogBatchAck)
