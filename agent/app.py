@@ -27,6 +27,9 @@ from agent.session import Session
 log = structlog.get_logger("agent.app")
 
 FLUSH_TIMEOUT = 10.0
+# How long a session whose websocket was just closed may take to notice before it is
+# cancelled (it normally ends at once).
+SESSION_END_TIMEOUT = 1.0
 
 
 class Delegate:
@@ -54,6 +57,7 @@ class Delegate:
             self.session.send_task_messages = False
         self._shutdown_started = False
         self._stopped = asyncio.Event()
+        self._session_task: asyncio.Task[None] | None = None
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -68,8 +72,15 @@ class Delegate:
         """Run until :meth:`shutdown` finishes (or the manager refuses us for good)."""
         if self.log_service is not None:
             self._spawn(self.log_service.run(), name="log-service")
+        self._session_task = asyncio.create_task(self.session.run(), name="session")
         try:
-            await self.session.run()
+            await self._session_task
+        except asyncio.CancelledError:
+            # Only :meth:`shutdown` cancels the session task; a cancellation of this
+            # task itself must still propagate.
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
         finally:
             await self._close()
 
@@ -91,7 +102,21 @@ class Delegate:
             log.error("manager did not confirm every message before exit",
                       unconfirmed=self.outbox.buffered)
         await self.session.stop()
+        await self._end_session()
         return aborted
+
+    async def _end_session(self) -> None:
+        """A connected session ends as soon as its websocket is closed; one that is
+        connecting (a hung manager: up to the 10 s open timeout) or waiting out a
+        reconnect backoff (up to RECONNECT_MAX_DELAY) is cancelled, so the process
+        exits now and not after ECS's stopTimeout."""
+        task = self._session_task
+        if task is None or task.done():
+            return
+        await asyncio.wait({task}, timeout=SESSION_END_TIMEOUT)
+        if not task.done():
+            log.info("stopping the manager connection attempt")
+            task.cancel()
 
     def hurry(self) -> None:
         """A second SIGTERM: abort what is still running now."""
@@ -104,6 +129,12 @@ class Delegate:
         with contextlib.suppress(Exception):
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.files.aclose()
+        for hook in self.registry.shutdown_hooks:
+            try:
+                await hook()
+            except Exception as exc:  # closing must go on whatever one hook does
+                log.warning("shutdown hook failed", hook=getattr(hook, "__name__", hook),
+                            error=str(exc))
         if self.log_service is not None:
             await self.log_service.aclose()
         self._stopped.set()

@@ -63,7 +63,9 @@ class _StateCollector(Collector):
         d = self._d
         running = GaugeMetricFamily("delegate_tasks_running", "Tasks running now, by type.",
                                     labels=["type"])
-        by_type: dict[str, int] = {}
+        # Every known type, zeros included: an absent series cannot be told from a scrape
+        # that failed, and alerts on "running == 0" need the zero.
+        by_type = dict.fromkeys(d.registry.names(), 0)
         for task_type in d.runner.running_types():
             by_type[task_type] = by_type.get(task_type, 0) + 1
         for task_type, n in sorted(by_type.items()):
@@ -85,10 +87,12 @@ class _StateCollector(Collector):
                                 value=1.0 if d.session.registered.is_set() else 0.0)
         yield CounterMetricFamily("delegate_log_lines_sent", "Task log lines produced and "
                                   "handed to the outbox.", value=d.runner.stats.log_lines)
-        yield GaugeMetricFamily("delegate_messages_buffered",
-                                "Task messages waiting for the manager's ack.",
-                                value=d.outbox.buffered)
-        yield CounterMetricFamily("delegate_messages_dropped",
+        # The outbox counts messages (a log message carries a batch of lines, or an event
+        # or a result), so these two are messages, not lines.
+        yield GaugeMetricFamily("delegate_task_messages_buffered",
+                                "Task messages (log batches, events, results) waiting for "
+                                "the manager's ack.", value=d.outbox.buffered)
+        yield CounterMetricFamily("delegate_task_messages_dropped",
                                   "Task messages dropped because the manager no longer "
                                   "wanted them.", value=d.outbox.dropped)
         yield GaugeMetricFamily("delegate_event_loop_lag_seconds",

@@ -32,7 +32,8 @@ async def _watchdog(st: State) -> None:
     while True:
         try:
             st.hub.check_leases()
-            if now() - last_prune > _PRUNE_EVERY:
+            # A short retention (tests, small installs) is honoured promptly too.
+            if now() - last_prune > min(_PRUNE_EVERY, st.settings.retention):
                 last_prune = now()
                 pruned = prune(st.db, now() - st.settings.retention)
                 if pruned:

@@ -1,0 +1,1 @@
+"""Operating the delegate as a real process: shutdown, health, INIT_SCRIPT, the wheel."""
