@@ -231,3 +231,32 @@ async def test_blue_green_swap_then_execution_rollback_restores_traffic(
     view = await wait_for(status, timeout=90, interval=0.1, what="the rollback to finish")
     assert view["status"] == "ROLLED_BACK", json.dumps(view)[:2000]
     assert prod_target() == tg1  # traffic back where it was
+
+
+async def test_service_discovery_registry_and_circuit_breaker_pass_through(
+        aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
+    """The document's service mesh example: a Cloud Map registry in the service definition
+    reaches ECS, as does its deployment circuit breaker configuration."""
+    sd = aws.client("servicediscovery")
+    vpc = aws.client("ec2").describe_subnets(SubnetIds=aws.subnets[:1])["Subnets"][0]["VpcId"]
+    sd.create_private_dns_namespace(Name="internal", Vpc=vpc)
+    namespace = sd.list_namespaces()["Namespaces"][0]["Id"]
+    registry = sd.create_service(Name="ecs-svc-discovery", NamespaceId=namespace,
+                                 DnsConfig={"DnsRecords": [{"Type": "A", "TTL": 60}]})
+    registry_arn = registry["Service"]["Arn"]
+    svc = doc_file("CreateServiceRequest.yaml", aws, "ecs-svc-discovery").replace(
+        "  minimumHealthyPercent: 100\n",
+        "  minimumHealthyPercent: 100\n"
+        "  deploymentCircuitBreaker: {enable: true, rollback: true}\n",
+    ) + f"serviceRegistries:\n  - registryArn: {registry_arn}\n"
+    td = (DATA / "RegisterTaskDefinitionRequest.yaml").read_text()
+    task_id = await api.submit(deploy_task(aws, {
+        "taskDefinition": {"store": "inline", "content": td},
+        "serviceDefinition": {"store": "inline", "content": svc}}))
+    done = await api.wait_finished(task_id, timeout=60)
+    assert done["status"] == "SUCCESS", done["error"]
+    live = aws.client("ecs").describe_services(cluster=aws.cluster,
+                                               services=["ecs-svc-discovery"])["services"][0]
+    assert live["serviceRegistries"] == [{"registryArn": registry_arn}]
+    breaker = live["deploymentConfiguration"]["deploymentCircuitBreaker"]
+    assert breaker == {"enable": True, "rollback": True}
