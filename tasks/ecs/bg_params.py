@@ -7,12 +7,11 @@ the execution passes it on as ``blueGreen: <+execution.steps.ID.output.blueGreen
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from tasks.ecs.params import EcsTarget
+from tasks.ecs.params import EcsTarget, json_or_empty
 from tasks.manifests import ManifestSpecs
 
 
@@ -35,19 +34,6 @@ class BlueGreenCreateParams(EcsTarget):
     enable_auto_scaling_in_swap_step: bool = Field(
         default=False, alias="enableAutoScalingInSwapStep",
         description="attach the manifests' autoscaling to the new service in the swap step")
-
-
-def _json_or_none(value: Any) -> Any:
-    """The create step's output arrives as an object, as JSON text, or as nothing when the
-    create step failed before recording it."""
-    if isinstance(value, str):
-        value = value.strip()
-        if not value or value in {"null", "None"}:
-            return None
-        return json.loads(value)
-    if value == {}:
-        return None
-    return value
 
 
 class BlueGreenData(BaseModel):
@@ -78,7 +64,7 @@ class BlueGreenData(BaseModel):
     task_definition_arn: str | None = Field(default=None, alias="taskDefinitionArn")
 
 
-_Data = Annotated[BlueGreenData | None, BeforeValidator(_json_or_none)]
+_Data = Annotated[BlueGreenData | None, BeforeValidator(json_or_empty)]
 
 
 class BlueGreenSwapParams(EcsTarget):

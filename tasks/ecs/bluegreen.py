@@ -19,7 +19,7 @@ or delete it (no swap, or no old service).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitLog
@@ -43,11 +43,10 @@ from tasks.ecs.bg_validation import (
 )
 from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
-from tasks.ecs.params import EcsTarget
-from tasks.ecs.service import primary_deployment, status_of
+from tasks.ecs.service import deployment_id, status_of, watch_deployment
 from tasks.ecs.taskdef import container_definitions, register_task_definition
 from tasks.ecs.teardown import delete_service, wait_inactive
-from tasks.ecs.watcher import ServiceDescriber, Target, WatchState, event_ids, wait_for_steady_state
+from tasks.ecs.watcher import ServiceDescriber
 from tasks.manifests import (
     FetchedManifests,
     ManifestError,
@@ -60,7 +59,6 @@ from tasks.manifests import (
 )
 
 TARGET_GROUP_EXPRESSION = "<+targetGroupArn>"
-CLOCK_SKEW = timedelta(minutes=1)
 
 
 def _cluster_name(cluster: str) -> str:
@@ -80,17 +78,6 @@ async def set_version_tag(ecs: Any, log: UnitLog, service: dict[str, Any], value
     with aws_errors(f"TagResource on service {name}"):
         await ecs.tag_resource(resourceArn=service["serviceArn"],
                                tags=[{"key": BG_VERSION, "value": value}])
-
-
-async def _wait_steady(describer: ServiceDescriber, ecs: Any, log: UnitLog, params: EcsTarget,
-                       service: dict[str, Any], task_definition: str,
-                       started: datetime) -> None:
-    deployment = primary_deployment(service) or {}
-    await wait_for_steady_state(
-        describer=describer, ecs=ecs, log=log, cluster=params.cluster,
-        target=Target(str(service["serviceName"]), deployment.get("id"), task_definition),
-        state=WatchState(seen=event_ids(service)), poll_interval=params.poll_interval,
-        give_up_after=params.steady_state_timeout, not_before=started - CLOCK_SKEW)
 
 
 def _fail(ctx: TaskContext, exc: TaskFailed) -> TaskFailed:
@@ -308,9 +295,8 @@ async def _create(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
         with aws_errors(f"CreateService {new_name}"):
             service = (await ecs.create_service(**request))["service"]
         verb = "Created"
-    out.update(newServiceArn=service.get("serviceArn"),
-               deploymentId=(primary_deployment(service) or {}).get("id"))
-    await _wait_steady(describer, ecs, log, params, service, arn, started)
+    out.update(newServiceArn=service.get("serviceArn"), deploymentId=deployment_id(service))
+    await watch_deployment(describer, ecs, log, params, service, arn, started=started)
     log.info(f"{verb} Stage Service {new_name} with Arn {service.get('serviceArn')}")
     log.info("")
     log.info(f"Target Group with Arn: {data.stage_target_group_arn} is associated with "
@@ -486,8 +472,8 @@ async def _rollback(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitL
                 scaled = (await ecs.update_service(cluster=params.cluster,
                                                    service=old["serviceName"],
                                                    desiredCount=wanted))["service"]
-            await _wait_steady(describer, ecs, log, params, scaled,
-                               str(old.get("taskDefinition")), started)
+            await watch_deployment(describer, ecs, log, params, scaled,
+                                   str(old.get("taskDefinition")), started=started)
             log.info("")
 
     for route in (prod, stage):

@@ -19,12 +19,12 @@ from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitL
 from tasks.aws.clients import aws_session
 from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
+from tasks.ecs.fetch import fetch_step_manifests
 from tasks.ecs.params import EcsTarget
-from tasks.ecs.service import describe_one, primary_deployment, status_of
+from tasks.ecs.service import deployment_id, describe_one, status_of, watch_deployment
 from tasks.ecs.taskdef import register_task_definition
 from tasks.ecs.teardown import delete_service, wait_inactive
-from tasks.ecs.watcher import Target, WatchState, event_ids, wait_for_steady_state
-from tasks.manifests import ManifestError, Manifests, ManifestSpecs, load_manifests
+from tasks.manifests import Manifests, ManifestSpecs
 
 CANARY_SUFFIX = "Canary"
 CANARY_COUNT = 1
@@ -45,23 +45,6 @@ def canary_name(service_name: str) -> str:
     return f"{service_name}{CANARY_SUFFIX}"
 
 
-async def fetch_service_manifests(ctx: TaskContext, aws: Any, log: UnitLog,
-                                  params: EcsTarget, specs: ManifestSpecs,
-                                  step: str) -> Manifests:
-    try:
-        manifests = await load_manifests(specs, ctx, aws, log, region=params.region,
-                                         cluster=params.cluster)
-    except ManifestError as exc:
-        raise TaskFailed(str(exc)) from None
-    if manifests.service_definition is None or manifests.service_name is None:
-        raise TaskFailed(f"manifests.serviceDefinition is required for {step}: give the "
-                         "CreateService request (with serviceName) of the service")
-    if manifests.task_definition is None and manifests.task_definition_arn is None:
-        raise TaskFailed(f"manifests.taskDefinition is required for {step}: give a "
-                         "RegisterTaskDefinition request or {taskDefinitionArn: ARN}")
-    return manifests
-
-
 async def canary_deploy(ctx: TaskContext) -> dict[str, Any]:
     params: CanaryDeployParams = ctx.params
     out = ctx.output
@@ -69,8 +52,8 @@ async def canary_deploy(ctx: TaskContext) -> dict[str, Any]:
     try:
         async with aws_session(ctx, params.credentials, params.region) as aws:
             async with ctx.log.unit("Fetch Manifests") as log:
-                requests = await fetch_service_manifests(ctx, aws, log, params,
-                                                         params.manifests, "a canary deploy")
+                requests = await fetch_step_manifests(ctx, aws, log, params, params.manifests,
+                                                      "a canary deploy")
             base = str(requests.service_name)
             name = canary_name(base)
             out.update(serviceName=base, canaryServiceName=name)
@@ -107,13 +90,8 @@ async def _deploy(ctx: TaskContext, ecs: Any, log: UnitLog, describer: Any,
              f"{CANARY_COUNT}")
     with aws_errors(f"CreateService {name}"):
         service = (await ecs.create_service(**request))["service"]
-    deployment = primary_deployment(service) or {}
-    out.update(serviceArn=service.get("serviceArn"), deploymentId=deployment.get("id"))
-    await wait_for_steady_state(
-        describer=describer, ecs=ecs, log=log, cluster=params.cluster,
-        target=Target(name, deployment.get("id"), arn),
-        state=WatchState(seen=event_ids(service)), poll_interval=params.poll_interval,
-        give_up_after=params.steady_state_timeout)
+    out.update(serviceArn=service.get("serviceArn"), deploymentId=deployment_id(service))
+    await watch_deployment(describer, ecs, log, params, service, arn, started=None)
     log.info(f"Created Service {name} with Arn {service.get('serviceArn')}")
     log.info("")
     log.info(" Deployment Successful.")

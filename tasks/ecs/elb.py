@@ -9,6 +9,8 @@ weights included.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,16 +73,25 @@ def forward_to(actions: tuple[dict[str, Any], ...] | list[dict[str, Any]],
     return result
 
 
+@contextmanager
+def _not_found(code: str, message: str) -> Iterator[None]:
+    """Say ``message`` when ELBv2 answers ``code``; other errors go to the caller's
+    ``aws_errors``."""
+    try:
+        yield
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == code:
+            raise TaskFailed(message) from None
+        raise
+
+
 async def load_balancer_arn(elbv2: Any, name_or_arn: str) -> str:
     key = "LoadBalancerArns" if name_or_arn.startswith("arn:") else "Names"
-    try:
+    with _not_found("LoadBalancerNotFound",
+                    f"loadBalancer: load balancer {name_or_arn} does not exist in this "
+                    "account and region; give the name or ARN of the load balancer that "
+                    "holds the prod and stage listeners"):
         answer = await elbv2.describe_load_balancers(**{key: [name_or_arn]})
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "LoadBalancerNotFound":
-            raise TaskFailed(f"loadBalancer: load balancer {name_or_arn} does not exist in "
-                             "this account and region; give the name or ARN of the load "
-                             "balancer that holds the prod and stage listeners") from None
-        raise
     balancers = answer.get("LoadBalancers") or []
     if not balancers:
         raise TaskFailed(f"loadBalancer: load balancer {name_or_arn} does not exist in this "
@@ -106,13 +117,9 @@ async def resolve_route(elbv2: Any, log: UnitLog, *, role: str, balancer_arn: st
                         listener_arn: str, rule_arn: str | None) -> Route:
     """Read a listener (and rule) and the target group it forwards to."""
     field = role.lower()
-    try:
+    with _not_found("ListenerNotFound", f"{field}ListenerArn: listener {listener_arn} does "
+                    "not exist; choose a listener of the load balancer"):
         answer = await elbv2.describe_listeners(ListenerArns=[listener_arn])
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ListenerNotFound":
-            raise TaskFailed(f"{field}ListenerArn: listener {listener_arn} does not exist; "
-                             "choose a listener of the load balancer") from None
-        raise
     listener = (answer.get("Listeners") or [{}])[0]
     if listener.get("LoadBalancerArn") != balancer_arn:
         raise TaskFailed(f"{field}ListenerArn: listener {listener_arn} belongs to load "
@@ -184,16 +191,12 @@ def describe_change(route: Route, target_group_arn: str) -> str:
 
 
 async def target_group(elbv2: Any, arn: str) -> dict[str, Any]:
-    try:
+    missing = f"Target group {arn}, which a listener forwards to, does not exist"
+    with _not_found("TargetGroupNotFound", missing):
         answer = await elbv2.describe_target_groups(TargetGroupArns=[arn])
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "TargetGroupNotFound":
-            raise TaskFailed(f"Target group {arn}, which a listener forwards to, does not "
-                             "exist") from None
-        raise
     groups: list[dict[str, Any]] = answer.get("TargetGroups") or []
     if not groups:
-        raise TaskFailed(f"Target group {arn}, which a listener forwards to, does not exist")
+        raise TaskFailed(missing)
     return groups[0]
 
 

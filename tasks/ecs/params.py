@@ -58,9 +58,9 @@ class RollbackData(_Params):
     service_arn: str | None = Field(default=None, alias="serviceArn")
 
 
-def _json_or_empty(value: Any) -> Any:
-    """The manager may hand the expression's value over as JSON text, or as nothing
-    when the deploy step failed before recording it."""
+def json_or_empty(value: Any) -> Any:
+    """An earlier step's output, as the manager hands the expression's value over: an
+    object, JSON text, or nothing (None) when that step failed before recording it."""
     if isinstance(value, str):
         value = value.strip()
         if not value or value in {"null", "None"}:
@@ -72,7 +72,7 @@ def _json_or_empty(value: Any) -> Any:
 
 
 class RollingRollbackParams(EcsTarget):
-    rollback_data: Annotated[RollbackData | None, BeforeValidator(_json_or_empty)] = Field(
+    rollback_data: Annotated[RollbackData | None, BeforeValidator(json_or_empty)] = Field(
         default=None, alias="rollbackData",
         description="the deploy step's output.rollbackData, e.g. "
                     "<+execution.steps.deploy.output.rollbackData>")

@@ -12,7 +12,7 @@ live counts) and autoscaling back, or delete the service when the deploy created
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from agent.context import TaskContext, TaskFailed, UnitLog
@@ -20,24 +20,13 @@ from tasks.aws.clients import aws_session
 from tasks.ecs import autoscaling
 from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
+from tasks.ecs.fetch import fetch_step_manifests
 from tasks.ecs.params import RollbackData, RollingDeployParams, RollingRollbackParams
-from tasks.ecs.service import (
-    describe_one,
-    primary_deployment,
-    status_of,
-    wait_until_inactive,
-)
-from tasks.ecs.watcher import (
-    ServiceDescriber,
-    Target,
-    WatchState,
-    event_ids,
-    wait_for_steady_state,
-)
-from tasks.manifests import ManifestError, Manifests, load_manifests, update_service_request
-
-# Events stamped this much before our start are still read: AWS and local clocks drift.
-CLOCK_SKEW = timedelta(minutes=1)
+from tasks.ecs.service import deployment_id, describe_one, status_of, watch_deployment
+from tasks.ecs.taskdef import register_task_definition
+from tasks.ecs.teardown import wait_inactive
+from tasks.ecs.watcher import ServiceDescriber
+from tasks.manifests import Manifests, update_service_request
 
 
 def _fail(ctx: TaskContext, exc: TaskFailed) -> TaskFailed:
@@ -51,7 +40,8 @@ async def rolling_deploy(ctx: TaskContext) -> dict[str, Any]:
     try:
         async with aws_session(ctx, params.credentials, params.region) as aws:
             async with ctx.log.unit("Fetch Manifests") as log:
-                requests = await _fetch(ctx, aws, log, params)
+                requests = await fetch_step_manifests(ctx, aws, log, params, params.manifests,
+                                                      "a rolling deploy")
             name = str(requests.service_name)
             out["serviceName"] = name
             async with ctx.log.unit("Prepare Rollback Data") as log:
@@ -66,22 +56,6 @@ async def rolling_deploy(ctx: TaskContext) -> dict[str, Any]:
     except TaskFailed as exc:
         raise _fail(ctx, exc) from exc
     return dict(out)
-
-
-async def _fetch(ctx: TaskContext, aws: Any, log: UnitLog,
-                 params: RollingDeployParams) -> Manifests:
-    try:
-        manifests = await load_manifests(params.manifests, ctx, aws, log,
-                                         region=params.region, cluster=params.cluster)
-    except ManifestError as exc:
-        raise TaskFailed(str(exc)) from exc
-    if manifests.service_definition is None or manifests.service_name is None:
-        raise TaskFailed("manifests.serviceDefinition is required for a rolling deploy: "
-                         "give the CreateService request (with serviceName) of the service")
-    if manifests.task_definition is None and manifests.task_definition_arn is None:
-        raise TaskFailed("manifests.taskDefinition is required for a rolling deploy: give "
-                         "a RegisterTaskDefinition request or {taskDefinitionArn: ARN}")
-    return manifests
 
 
 async def _prepare_rollback(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
@@ -107,40 +81,24 @@ async def _prepare_rollback(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
     return current
 
 
-async def _register_task_definition(ctx: TaskContext, ecs: Any, log: UnitLog,
-                                    requests: Manifests) -> str:
-    if requests.task_definition_arn is not None:
-        arn = requests.task_definition_arn
-        with aws_errors(f"DescribeTaskDefinition {arn}"):
-            await ecs.describe_task_definition(taskDefinition=arn)
-        log.info(f"Using Task Definition {arn}; forcing a new deployment")
-        return arn
-    assert requests.task_definition is not None
-    family = requests.task_definition.get("family", "?")
-    log.info(f"Creating Task Definition with family {family}")
-    with aws_errors(f"RegisterTaskDefinition for family {family}"):
-        answer = await ecs.register_task_definition(**requests.task_definition)
-    td = answer["taskDefinition"]
-    arn = str(td["taskDefinitionArn"])
-    log.info(f"Created Task Definition {td['family']}:{td['revision']} with Arn {arn}..")
-    log.info("")
-    return arn
-
-
 async def _deploy(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
                   describer: ServiceDescriber, params: RollingDeployParams,
                   requests: Manifests, current: dict[str, Any] | None) -> None:
     out = ctx.output
     name = str(requests.service_name)
     service_request = dict(requests.service_definition or {})
-    arn = await _register_task_definition(ctx, ecs, log, requests)
+    # A given ARN changes nothing ECS can see, so only a forced deployment replaces tasks.
+    arn = await register_task_definition(ecs, log, requests,
+                                         given_arn_note="; forcing a new deployment")
+    if requests.task_definition_arn is None:
+        log.info("")
     out["taskDefinitionArn"] = arn
     started = datetime.now(UTC)
 
     if status_of(current) == "DRAINING":
         log.info(f"Service {name} is DRAINING; it can be created again once INACTIVE")
-        await wait_until_inactive(describer, log, name, poll_interval=params.poll_interval,
-                                  give_up_after=params.steady_state_timeout)
+        await wait_inactive(describer, log, name, poll_interval=params.poll_interval,
+                            give_up_after=params.steady_state_timeout)
     if current is not None and status_of(current) == "ACTIVE":
         await autoscaling.remove(aas, log, params.cluster, name)
         desired = (current.get("desiredCount") if params.same_as_already_running_instances
@@ -166,16 +124,8 @@ async def _deploy(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
             service = (await ecs.create_service(**request))["service"]
         verb = "Created"
 
-    deployment = primary_deployment(service) or {}
-    out["serviceArn"] = service.get("serviceArn")
-    out["deploymentId"] = deployment.get("id")
-    target = Target(name, deployment.get("id"), arn)
-    state = WatchState(seen=event_ids(service))
-    await wait_for_steady_state(
-        describer=describer, ecs=ecs, log=log, cluster=params.cluster, target=target,
-        state=state, poll_interval=params.poll_interval,
-        give_up_after=params.steady_state_timeout,
-        not_before=started - CLOCK_SKEW)
+    out.update(serviceArn=service.get("serviceArn"), deploymentId=deployment_id(service))
+    await watch_deployment(describer, ecs, log, params, service, arn, started=started)
     log.info(f"{verb} Service {name} with Arn {service.get('serviceArn')}")
     log.info("")
     with aws_errors(f"Attaching autoscaling to service {name}"):
@@ -238,14 +188,10 @@ async def _restore(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
         service = (await ecs.update_service(
             cluster=params.cluster, service=name, taskDefinition=data.task_definition_arn,
             desiredCount=desired))["service"]
-    deployment = primary_deployment(service) or {}
     ctx.output.update(taskDefinitionArn=data.task_definition_arn,
-                      serviceArn=service.get("serviceArn"), deploymentId=deployment.get("id"))
-    target = Target(name, deployment.get("id"), data.task_definition_arn)
-    await wait_for_steady_state(
-        describer=describer, ecs=ecs, log=log, cluster=params.cluster, target=target,
-        state=WatchState(seen=event_ids(service)), poll_interval=params.poll_interval,
-        give_up_after=params.steady_state_timeout, not_before=started - CLOCK_SKEW)
+                      serviceArn=service.get("serviceArn"), deploymentId=deployment_id(service))
+    await watch_deployment(describer, ecs, log, params, service, data.task_definition_arn,
+                           started=started)
     log.info("")
     with aws_errors(f"Restoring the autoscaling of service {name}"):
         await autoscaling.attach(aas, log, name, data.scalable_targets, data.scaling_policies)
@@ -269,8 +215,8 @@ async def _delete_created(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
         log.info(f"Deleting Service {name}, which the failed deployment created..")
         with aws_errors(f"DeleteService {name}"):
             await ecs.delete_service(cluster=params.cluster, service=name, force=True)
-    await wait_until_inactive(describer, log, name, poll_interval=params.poll_interval,
-                              give_up_after=params.steady_state_timeout)
+    await wait_inactive(describer, log, name, poll_interval=params.poll_interval,
+                        give_up_after=params.steady_state_timeout)
     ctx.output["rolledBack"] = True
     log.info("")
     log.info(f" Deleted Service {name}.")

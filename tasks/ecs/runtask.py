@@ -21,10 +21,11 @@ from pydantic import Field
 from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitLog
 from tasks.aws.clients import aws_session
 from tasks.ecs.errors import aws_errors, unthrottled
+from tasks.ecs.fetch import fetch_step_manifests
 from tasks.ecs.params import EcsTarget
 from tasks.ecs.taskdef import container_definitions, register_task_definition
 from tasks.ecs.watcher import describe_stopped_task, human_duration
-from tasks.manifests import ManifestError, Manifests, ManifestSpecs, load_manifests
+from tasks.manifests import Manifests, ManifestSpecs
 
 DESCRIBE_TASKS_LIMIT = 100
 
@@ -105,14 +106,8 @@ async def run_task(ctx: TaskContext) -> dict[str, Any]:
 
 
 async def _fetch(ctx: TaskContext, aws: Any, log: UnitLog, params: RunTaskParams) -> Manifests:
-    try:
-        manifests = await load_manifests(params.manifests, ctx, aws, log,
-                                         region=params.region, cluster=params.cluster)
-    except ManifestError as exc:
-        raise TaskFailed(str(exc)) from None
-    if manifests.task_definition is None and manifests.task_definition_arn is None:
-        raise TaskFailed("manifests.taskDefinition is required for a run task step: give a "
-                         "RegisterTaskDefinition request or {taskDefinitionArn: ARN}")
+    manifests = await fetch_step_manifests(ctx, aws, log, params, params.manifests,
+                                           "a run task step", needs_service=False)
     if manifests.run_task_request is None:
         raise TaskFailed("manifests.runTaskRequest is required for a run task step: give the "
                          "RunTask request (launchType, networkConfiguration, count ...)")

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
-from agent.context import TaskFailed, UnitLog
+from agent.context import UnitLog
 from tasks.ecs.errors import aws_errors, unthrottled
-from tasks.ecs.watcher import ServiceDescriber, human_duration
+from tasks.ecs.params import EcsTarget
+from tasks.ecs.watcher import (
+    ServiceDescriber,
+    Target,
+    WatchState,
+    event_ids,
+    wait_for_steady_state,
+)
+
+# Events stamped this much before our start are still read: AWS and local clocks drift.
+CLOCK_SKEW = timedelta(minutes=1)
 
 
 async def describe_one(ecs: Any, cluster: str, name: str) -> dict[str, Any] | None:
@@ -28,20 +38,21 @@ def status_of(service: dict[str, Any] | None) -> str:
     return "MISSING" if service is None else str(service.get("status", "ACTIVE"))
 
 
-async def wait_until_inactive(describer: ServiceDescriber, log: UnitLog, name: str, *,
-                              poll_interval: float, give_up_after: float) -> None:
-    """Wait for a deleted service to leave DRAINING."""
-    log.info(f"Waiting for Service {name} to become INACTIVE")
-    status = "DRAINING"
-    try:
-        async with asyncio.timeout(give_up_after):
-            while True:
-                service = await describer.describe(name, delay=poll_interval)
-                status = status_of(service)
-                if status in {"INACTIVE", "MISSING"}:
-                    log.info(f"Service {name} is {status}")
-                    return
-    except TimeoutError:
-        raise TaskFailed(f"Service {name} was still {status} after "
-                         f"{human_duration(give_up_after)}; ECS stops its tasks before it "
-                         "becomes INACTIVE. Check its tasks, then run the step again.") from None
+def deployment_id(service: dict[str, Any]) -> str | None:
+    """The id (ecs-svc/...) of the deployment a create or update started."""
+    value = (primary_deployment(service) or {}).get("id")
+    return None if value is None else str(value)
+
+
+async def watch_deployment(describer: ServiceDescriber, ecs: Any, log: UnitLog,
+                           params: EcsTarget, service: dict[str, Any], task_definition: str,
+                           *, started: datetime | None) -> None:
+    """Wait until the deployment that CreateService / UpdateService answered with
+    (``service``) reaches steady state. Events from before ``started`` belong to earlier
+    deployments; a new service has none, so it passes None."""
+    await wait_for_steady_state(
+        describer=describer, ecs=ecs, log=log, cluster=params.cluster,
+        target=Target(str(service["serviceName"]), deployment_id(service), task_definition),
+        state=WatchState(seen=event_ids(service)), poll_interval=params.poll_interval,
+        give_up_after=params.steady_state_timeout,
+        not_before=None if started is None else started - CLOCK_SKEW)

@@ -9,13 +9,15 @@ from tasks.ecs.errors import aws_errors
 from tasks.manifests import Manifests
 
 
-async def register_task_definition(ecs: Any, log: UnitLog, requests: Manifests) -> str:
-    """Register the manifests' task definition, or check the ARN they name."""
+async def register_task_definition(ecs: Any, log: UnitLog, requests: Manifests, *,
+                                   given_arn_note: str = "") -> str:
+    """Register the manifests' task definition, or check the ARN they name (and say so,
+    followed by ``given_arn_note``)."""
     if requests.task_definition_arn is not None:
         arn = requests.task_definition_arn
         with aws_errors(f"DescribeTaskDefinition {arn}"):
             await ecs.describe_task_definition(taskDefinition=arn)
-        log.info(f"Using Task Definition {arn}")
+        log.info(f"Using Task Definition {arn}{given_arn_note}")
         return arn
     assert requests.task_definition is not None
     family = requests.task_definition.get("family", "?")
