@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
 from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitLog
@@ -194,10 +195,37 @@ async def _wait(ctx: TaskContext, ecs: Any, log: UnitLog, params: RunTaskParams,
                 await asyncio.sleep(params.poll_interval)
     except TimeoutError:
         counts = ", ".join(f"{short_id(a)} {shown.get(a, '?')}" for a in arns)
+        await _stop_tasks(ecs, log, params.cluster, arns, shown,
+                          "ecs-delegate: step timed out (steadyStateTimeout)")
         raise TaskFailed(f"The tasks did not reach {goal} within "
                          f"{human_duration(params.steady_state_timeout)} ({counts}); raise "
                          "steadyStateTimeout if the job needs longer") from None
+    except asyncio.CancelledError:
+        # Aborted, past the task's timeout, or the delegate is stopping: nobody will
+        # watch these tasks any more, so they do not outlive the step.
+        await _stop_tasks(ecs, log, params.cluster, arns, shown,
+                          "ecs-delegate: step aborted")
+        raise
     _verdict(log, [tasks[a] for a in arns], essential, expected_stop=goal == "STOPPED")
+
+
+STOP_TIMEOUT = 15.0
+
+
+async def _stop_tasks(ecs: Any, log: UnitLog, cluster: str, arns: list[str],
+                      shown: Mapping[str, str], reason: str) -> None:
+    running = [a for a in arns if shown.get(a) != "STOPPED"]
+    if not running:
+        return
+    log.warn(f"Stopping {len(running)} task(s) this step started: {reason}")
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT):
+            for task_arn in running:
+                await ecs.stop_task(cluster=cluster, task=task_arn, reason=reason)
+                log.warn(f"Stopped task {short_id(task_arn)}")
+    except (TimeoutError, BotoCoreError, ClientError) as exc:
+        log.error(f"Could not stop every task ({exc}); stop them with "
+                  f"'aws ecs stop-task --cluster {cluster} --task ARN'")
 
 
 def _verdict(log: UnitLog, tasks: list[dict[str, Any]], essential: Mapping[str, bool], *,

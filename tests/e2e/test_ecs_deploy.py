@@ -260,3 +260,39 @@ async def test_service_discovery_registry_and_circuit_breaker_pass_through(
     assert live["serviceRegistries"] == [{"registryArn": registry_arn}]
     breaker = live["deploymentConfiguration"]["deploymentCircuitBreaker"]
     assert breaker == {"enable": True, "rollback": True}
+
+
+async def test_an_aborted_run_task_stops_the_tasks_it_started(
+        aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
+    task_id = await api.submit({
+        "type": "ecs.run_task", "selectors": ["ecs"],
+        "params": {"region": aws.region, "cluster": aws.cluster, "pollInterval": "0.1s",
+                   "manifests": {
+                       "taskDefinition": {"store": "inline", "content": {
+                           "family": "long-job", "requiresCompatibilities": ["FARGATE"],
+                           "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+                           "containerDefinitions": [{
+                               "name": "job", "image": "myorg/job:1", "essential": True,
+                               "environment": [{"name": "SANDBOX_RUN_SECONDS",
+                                                "value": "600"}]}]}},
+                       "runTaskRequest": {"store": "inline", "content": {
+                           "launchType": "FARGATE", "count": 1,
+                           "networkConfiguration": aws.network_configuration}}}}})
+    ecs = aws.client("ecs")
+
+    def running_arn() -> str | None:
+        arns = ecs.list_tasks(cluster=aws.cluster, family="long-job")["taskArns"]
+        if not arns:
+            return None
+        task = ecs.describe_tasks(cluster=aws.cluster, tasks=arns)["tasks"][0]
+        return str(task["taskArn"]) if task["lastStatus"] == "RUNNING" else None
+
+    arn = await wait_for(running_arn, timeout=30, interval=0.1, what="the job to run")
+    await api.abort(task_id)
+    done = await api.wait_finished(task_id, timeout=30)
+    assert done["status"] == "ABORTED"
+    task = ecs.describe_tasks(cluster=aws.cluster, tasks=[arn])["tasks"][0]
+    assert task["desiredStatus"] == "STOPPED"
+    assert task["stoppedReason"] == "ecs-delegate: step aborted"
+    texts = "\n".join(log_texts(await api.logs(task_id)))
+    assert "Stopping 1 task(s) this step started" in texts
