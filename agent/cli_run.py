@@ -74,16 +74,25 @@ async def run_delegate(settings: Settings) -> int:
              account=settings.account_id, tags=settings.delegate_tags,
              manager=settings.http_base, capacity=settings.max_concurrent_tasks,
              **environment_summary())
+    loop = asyncio.get_running_loop()
     if settings.init_script:
         from agent.init_script import InitScriptError, run_init_script
 
+        # A stop request while the script runs ends start-up at once (ECS would
+        # otherwise kill the container stopTimeout later).
+        starting = asyncio.current_task()
+        assert starting is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, starting.cancel)
         try:
             await run_init_script(settings.init_script)
         except InitScriptError as exc:
             log.error("init script failed; not starting", error=str(exc))
             return EXIT_INIT_SCRIPT
+        except asyncio.CancelledError:
+            log.info("stopped during INIT_SCRIPT; not starting")
+            return 0
     delegate = Delegate(settings)
-    loop = asyncio.get_running_loop()
     signals = 0
 
     def on_signal(signame: str) -> None:

@@ -5,6 +5,9 @@ exit stops start-up."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 
 import structlog
 
@@ -17,11 +20,20 @@ class InitScriptError(Exception):
     pass
 
 
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()
+
+
 async def run_init_script(script: str, limit: float = INIT_SCRIPT_TIMEOUT) -> None:
     log.info("running INIT_SCRIPT")
+    # Its own process group, so stopping it also stops what it started: a child left
+    # holding the output pipe would keep proc.wait() from returning.
     proc = await asyncio.create_subprocess_exec(
         "/bin/sh", "-c", script,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
     )
     assert proc.stdout is not None
 
@@ -33,9 +45,11 @@ async def run_init_script(script: str, limit: float = INIT_SCRIPT_TIMEOUT) -> No
     try:
         await asyncio.wait_for(asyncio.gather(pump(), proc.wait()), timeout=limit)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
+        await _kill(proc)
         raise InitScriptError(f"INIT_SCRIPT did not finish within {limit:g}s") from None
+    except asyncio.CancelledError:  # the delegate was stopped while the script ran
+        await _kill(proc)
+        raise
     if proc.returncode != 0:
         raise InitScriptError(
             f"INIT_SCRIPT exited with code {proc.returncode}; fix the script or unset "

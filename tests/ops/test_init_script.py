@@ -47,3 +47,17 @@ async def test_a_failing_script_stops_start_up_with_exit_4(
     assert not proc.events("registered with manager")
     assert await api.delegates() == [], "a delegate whose INIT_SCRIPT failed registered"
 
+
+
+async def test_sigterm_during_the_script_stops_start_up_at_once(
+        api: ManagerApi, manager: ManagerProcess, token: str,
+        spawn: Callable[..., DelegateProcess]) -> None:
+    proc = spawn(delegate_env(manager.url, token,
+                              INIT_SCRIPT="echo 'waiting for the proxy'; sleep 300"))
+    await wait_for(lambda: proc.events("init script output") or died(proc),
+                   what="the script to start")
+    proc.signal(signal.SIGTERM)
+    code, _ = await exit_of(proc, timeout=10)
+    assert code == 0, proc.text()
+    assert proc.first("stopped during INIT_SCRIPT; not starting") is not None
+    assert await api.delegates() == []
