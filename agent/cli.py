@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Top-level modules that come only with an optional extra, and that extra.
+OPTIONAL = {"moto": "sandbox", "werkzeug": "sandbox", "flask": "sandbox"}
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -37,7 +41,15 @@ class LazyGroup(click.Group):
             return None
         target, _ = COMMANDS[cmd_name]
         module_name, attr = target.split(":")
-        command: Any = getattr(importlib.import_module(module_name), attr)
+        try:
+            command: Any = getattr(importlib.import_module(module_name), attr)
+        except ModuleNotFoundError as exc:
+            extra = OPTIONAL.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise
+            raise click.ClickException(
+                f"'delegate {cmd_name}' needs the '{extra}' extra ({exc.name} is not "
+                f"installed): pip install 'ecs-delegate[{extra}]'") from None
         assert isinstance(command, click.Command)
         return command
 

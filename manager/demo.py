@@ -78,6 +78,12 @@ def demo_file(name: str) -> str:
 def demo(tick: float, quiet: bool, keep: bool) -> None:
     """Run the embedded sandbox, the manager and a delegate, and deploy through them."""
     try:
+        import moto  # noqa: F401 - only to fail early with the fix, not mid-demo
+    except ModuleNotFoundError:
+        raise click.ClickException(
+            "'delegate demo' needs the 'sandbox' extra (moto is not installed): "
+            "pip install 'ecs-delegate[sandbox]'") from None
+    try:
         code = asyncio.run(run_demo(tick=tick, show_logs=not quiet, keep=keep))
     except (KeyboardInterrupt, asyncio.CancelledError):
         click.echo("\ndemo interrupted; everything it started has been stopped", err=True)

@@ -25,3 +25,15 @@ def test_demo_runs_end_to_end_and_exits_0() -> None:
     assert "Canary service myappCanary deleted" in out
     assert "Swapping Successful." in out or "Successfully updated Prod Listener" in out
     assert "FAIL " not in out
+
+
+@pytest.mark.parametrize("command", ["demo", "sandbox"])
+def test_without_the_sandbox_extra_the_fix_is_named(command: str) -> None:
+    # moto blocked as if it were not installed.
+    code = (f"import sys; sys.modules['moto'] = None; sys.argv = ['delegate', {command!r}]; "
+            "from agent.cli import main; main()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1
+    assert "pip install 'ecs-delegate[sandbox]'" in proc.stderr
+    assert "Traceback" not in proc.stderr
