@@ -134,15 +134,18 @@ class Runner:
         return Masker([*self._base_secrets, *spec.secrets.values()])
 
     async def _work(self, spec: TaskSpec, stream: TaskStream, unknown: bool) -> None:
-        masker_add = stream._mask.add
         ctx = TaskContext(
             task_id=spec.task_id, type=spec.type, params=spec.params, secrets=spec.secrets,
             context=spec.context, log=TaskLog(stream.emit), files=self._files,
-            aws_call_observer=self._aws_observer, add_secret=masker_add,
+            aws_call_observer=self._aws_observer, add_secret=stream.masker.add,
         )
-        status, error = TaskStatus.SUCCESS, None
-        bound = structlog.contextvars.bound_contextvars(task_id=spec.task_id, type=spec.type)
-        bound.__enter__()
+        with structlog.contextvars.bound_contextvars(task_id=spec.task_id, type=spec.type):
+            status, error = await self._outcome(spec, ctx, stream, unknown)
+        self._finish(spec, ctx, stream, status, error)
+
+    async def _outcome(self, spec: TaskSpec, ctx: TaskContext, stream: TaskStream,
+                       unknown: bool) -> tuple[TaskStatus, str | None]:
+        """Run the handler; whatever it does, say how the task ended and why."""
         try:
             if unknown:
                 raise TaskFailed(
@@ -157,26 +160,28 @@ class Runner:
                 returned = await task_type.handler(ctx)
             if returned:
                 ctx.output.update(returned)
+            return TaskStatus.SUCCESS, None
         except TaskFailed as exc:
-            status, error = TaskStatus.FAILED, str(exc)
             ctx.output.update(exc.output)
+            return TaskStatus.FAILED, str(exc)
         except TimeoutError:
-            status = TaskStatus.TIMED_OUT
-            error = f"task ran past its timeout of {spec.timeout:g}s"
+            return TaskStatus.TIMED_OUT, f"task ran past its timeout of {spec.timeout:g}s"
         except asyncio.CancelledError:
             running = self._running.get(spec.task_id)
             current = asyncio.current_task()
             if running is None or running.abort_reason is None or current is None:
                 raise
             current.uncancel()
-            status, error = TaskStatus.ABORTED, running.abort_reason
+            return TaskStatus.ABORTED, running.abort_reason
         except Exception as exc:  # a handler bug must not take anything else down
-            status = TaskStatus.FAILED
             error = f"task handler error: {type(exc).__name__}: {exc}"
-            log.error("task handler raised", error=error,
-                      traceback=masker_and_trace(stream, exc))
-        finally:
-            bound.__exit__(None, None, None)
+            trace = stream.masker("".join(traceback.format_exception(exc)))
+            log.error("task handler raised", error=error, traceback=trace)
+            return TaskStatus.FAILED, error
+
+    def _finish(self, spec: TaskSpec, ctx: TaskContext, stream: TaskStream,
+                status: TaskStatus, error: str | None) -> None:
+        """Exactly one result per task, then the bookkeeping."""
         running = self._running.pop(spec.task_id, None)
         report = running.report if running else True
         if report:
@@ -203,7 +208,3 @@ def _parse_params(model: type[BaseModel], params: dict[str, Any]) -> BaseModel:
     except ValidationError as exc:
         raise TaskFailed(format_validation_error(exc)) from None
 
-
-def masker_and_trace(stream: TaskStream, exc: BaseException) -> str:
-    text = "".join(traceback.format_exception(exc))
-    return stream._mask(text)

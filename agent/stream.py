@@ -28,7 +28,7 @@ class TaskStream:
                  delay: float = 0.05) -> None:
         self.task_id = task_id
         self._outbox = outbox
-        self._mask = masker
+        self.masker = masker
         self._max_lines = max_lines
         self._max_bytes = max_bytes
         self._delay = delay
@@ -44,7 +44,7 @@ class TaskStream:
                 self.flush()
             self._unit = payload.unit
             for line in payload.lines:
-                text = self._mask(line.text)
+                text = self.masker(line.text)
                 self._lines.append(line.model_copy(update={"text": text}))
                 self._bytes += len(text) + 40
             self.lines_emitted += len(payload.lines)
@@ -55,11 +55,11 @@ class TaskStream:
             return
         self.flush()
         if isinstance(payload, EventPayload):
-            payload = payload.model_copy(update={"message": self._mask(payload.message)})
+            payload = payload.model_copy(update={"message": self.masker(payload.message)})
         elif isinstance(payload, ResultPayload):
             payload = payload.model_copy(update={
                 "output": self._mask_json(payload.output),
-                "error": self._mask(payload.error) if payload.error else None,
+                "error": self.masker(payload.error) if payload.error else None,
             })
         self._outbox.add(self.task_id, payload)
 
@@ -75,5 +75,5 @@ class TaskStream:
     def _mask_json(self, value: dict[str, Any]) -> dict[str, Any]:
         # Masking the JSON text catches a secret anywhere in the output, in any of its
         # forms; the escaped form of each secret is among the masked forms.
-        masked: dict[str, Any] = json.loads(self._mask(json.dumps(value, default=str)))
+        masked: dict[str, Any] = json.loads(self.masker(json.dumps(value, default=str)))
         return masked
