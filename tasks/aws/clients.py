@@ -11,8 +11,9 @@ Sharing, because a delegate runs hundreds of deployments at once:
   parsed once (a loader per task cost ~10 MB each: 2.3 GB for 200 deploys);
 * with the delegate's own credentials (``inherit`` without a role), clients are pooled
   per event loop and service/region/endpoint: creating one costs 50-100 ms of CPU;
-* the metrics hook finds the calling task's observer through a context variable, so a
-  pooled client reports each call to the task that made it.
+* the metrics hook (on every attempt, retries included) finds the calling task's
+  observer through a context variable, so a pooled client reports each call to the task
+  that made it.
 """
 
 from __future__ import annotations
@@ -52,14 +53,17 @@ def client_config(max_attempts: int | None = None) -> Config:
 _observer: ContextVar[AwsCallObserver | None] = ContextVar("aws_call_observer", default=None)
 
 
-def _after_call(*, model: Any, parsed: Any = None, **_: Any) -> None:
+def _on_attempt(*, operation: Any, response: Any = None, **_: Any) -> None:
+    """Every attempt, retries included ("needs-retry" fires after each one), so a
+    throttled call that botocore retried is still counted as throttled. Returns None:
+    a value here would be taken as the retry decision."""
     observer = _observer.get()
     if observer is None:
         return
     code = ""
-    if isinstance(parsed, dict):
-        code = str(parsed.get("Error", {}).get("Code", ""))
-    observer(model.service_model.service_name, model.name, code in THROTTLE_CODES)
+    if isinstance(response, tuple) and len(response) == 2 and isinstance(response[1], dict):
+        code = str(response[1].get("Error", {}).get("Code", ""))
+    observer(operation.service_model.service_name, operation.name, code in THROTTLE_CODES)
 
 
 _shared_loader: Loader | None = None
@@ -108,7 +112,7 @@ async def _pooled_client(service: str, region: str) -> Any:
         if client is None:
             client = await pool.stack.enter_async_context(
                 pool.session.client(service, region_name=region, config=client_config()))
-            client.meta.events.register("after-call.*.*", _after_call)
+            client.meta.events.register("needs-retry.*.*", _on_attempt)
             pool.clients[key] = client
     return client
 
@@ -181,7 +185,7 @@ class AwsSessionFactory:
             client = await self._stack.enter_async_context(
                 self._session.client(service, region_name=key[1], config=client_config())
             )
-            client.meta.events.register("after-call.*.*", _after_call)
+            client.meta.events.register("needs-retry.*.*", _on_attempt)
             self._clients[key] = client
         return self._clients[key]
 
