@@ -362,3 +362,31 @@ async def test_update_green_autoscaling_in_swap_and_keep_old(aws: Aws) -> None:
     after = state(aws, "myapp__1")
     assert (after["status"], after["tag"], after["groups"]) == ("ACTIVE", "GREEN",
                                                                 arn_before["groups"])
+
+
+def make_nlb(aws: Aws) -> Elb:
+    """A network load balancer: TCP target groups and listeners, no listener rules."""
+    elbv2 = aws.client("elbv2")
+    vpc = aws.client("ec2").describe_subnets(SubnetIds=aws.subnets[:1])["Subnets"][0]["VpcId"]
+    lb = elbv2.create_load_balancer(Name="web-nlb", Subnets=aws.subnets[:2], Type="network")
+    lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
+    tg1, tg2 = (
+        elbv2.create_target_group(Name=name, Protocol="TCP", Port=80, VpcId=vpc,
+                                  TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+        for name in ("nlb-target1", "nlb-target2"))
+    prod, stage = (elbv2.create_listener(
+        LoadBalancerArn=lb_arn, Protocol="TCP", Port=port,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
+    )["Listeners"][0]["ListenerArn"] for port, tg in ((80, tg1), (8080, tg2)))
+    return Elb(lb_arn, tg1, tg2, prod, stage)
+
+
+async def test_network_load_balancer_create_swap_and_rollback(aws: Aws) -> None:
+    elb = make_nlb(aws)
+    created, _ = await create(aws, elb, loadBalancer="web-nlb")
+    assert state(aws, "myapp__1")["groups"] == [elb.tg2]
+    await swap(aws, created)
+    assert (forwards_to(aws, elb.prod), forwards_to(aws, elb.stage)) == (elb.tg2, elb.tg1)
+    assert state(aws, "myapp__1")["tag"] == "BLUE"
+    await rollback(aws, created)
+    assert (forwards_to(aws, elb.prod), forwards_to(aws, elb.stage)) == (elb.tg1, elb.tg2)
