@@ -1,16 +1,14 @@
-"""Fixtures: a manager process with a short heartbeat interval, its admin API, a token,
-and delegate processes that are always killed at the end of a test."""
+"""Fixtures: the shared manager (tests/conftest.py) with a short heartbeat interval, and
+delegate processes that are always killed at the end of a test."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.harness import ManagerApi, ManagerProcess, running_manager
 
 from .proc import DelegateProcess
 
@@ -20,20 +18,8 @@ MANAGER_ARGS = ("--heartbeat-interval", f"{HEARTBEAT}s")
 
 
 @pytest.fixture
-async def manager(tmp_path: Path) -> AsyncIterator[ManagerProcess]:
-    async with running_manager(tmp_path, extra_args=MANAGER_ARGS) as m:
-        yield m
-
-
-@pytest.fixture
-async def api(manager: ManagerProcess) -> AsyncIterator[ManagerApi]:
-    async with manager.api() as client:
-        yield ManagerApi(client)
-
-
-@pytest.fixture
-async def token(api: ManagerApi) -> str:
-    return await api.create_token("acme")
+def manager_args() -> tuple[str, ...]:
+    return MANAGER_ARGS
 
 
 @pytest.fixture
