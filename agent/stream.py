@@ -21,6 +21,18 @@ from agent.protocol import (
     TaskPayload,
 )
 
+# One log line or event message at most this long: a longer one is cut, with a note, so a
+# single giant line (a dumped file, a binary blob) can never make a frame the manager
+# refuses — which would cost a reconnect and the same refusal again.
+MAX_LINE_CHARS = 64 * 1024
+
+
+def clip(text: str) -> str:
+    if len(text) <= MAX_LINE_CHARS:
+        return text
+    return (text[:MAX_LINE_CHARS]
+            + f" ... [line cut: {len(text) - MAX_LINE_CHARS} more characters not sent]")
+
 
 class TaskStream:
     def __init__(self, task_id: str, outbox: Outbox, masker: Masker, *,
@@ -44,7 +56,7 @@ class TaskStream:
                 self.flush()
             self._unit = payload.unit
             for line in payload.lines:
-                text = self.masker(line.text)
+                text = clip(self.masker(line.text))
                 self._lines.append(line.model_copy(update={"text": text}))
                 self._bytes += len(text) + 40
             self.lines_emitted += len(payload.lines)
@@ -55,11 +67,12 @@ class TaskStream:
             return
         self.flush()
         if isinstance(payload, EventPayload):
-            payload = payload.model_copy(update={"message": self.masker(payload.message)})
+            payload = payload.model_copy(
+                update={"message": clip(self.masker(payload.message))})
         elif isinstance(payload, ResultPayload):
             payload = payload.model_copy(update={
                 "output": self._mask_json(payload.output),
-                "error": self.masker(payload.error) if payload.error else None,
+                "error": clip(self.masker(payload.error)) if payload.error else None,
             })
         self._outbox.add(self.task_id, payload)
 
@@ -76,4 +89,21 @@ class TaskStream:
         # Masking the JSON text catches a secret anywhere in the output, in any of its
         # forms; the escaped form of each secret is among the masked forms.
         masked: dict[str, Any] = json.loads(self.masker(json.dumps(value, default=str)))
-        return masked
+        return fit_output(masked)
+
+
+MAX_OUTPUT_CHARS = 256 * 1024
+
+
+def fit_output(output: dict[str, Any]) -> dict[str, Any]:
+    """Keep a result under the frame limit: the largest values are replaced by a note
+    until it fits (an output is for later steps, not for bulk data)."""
+    sizes = {k: len(json.dumps(v, default=str)) for k, v in output.items()}
+    total = sum(sizes.values())
+    fitted = dict(output)
+    for key in sorted(sizes, key=sizes.__getitem__, reverse=True):
+        if total <= MAX_OUTPUT_CHARS:
+            break
+        fitted[key] = f"<not sent: {sizes[key]} characters, over the output limit>"
+        total -= sizes[key]
+    return fitted

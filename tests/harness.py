@@ -242,7 +242,11 @@ async def _echo(ctx: TaskContext) -> dict[str, Any]:
     async with ctx.log.unit("Echo") as log:
         for key, value in sorted(ctx.secrets.items()):
             log.info(f"secret {key} = {value}")
-        log.info(f"params {ctx.params}")
+        big = int(ctx.params.get("big", 0))
+        if big:
+            log.info("z" * big)
+        else:
+            log.info(f"params {ctx.params}")
         delay = float(ctx.params.get("delay", 0))
         if delay:
             await asyncio.sleep(delay)

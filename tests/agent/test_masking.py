@@ -73,3 +73,21 @@ async def test_every_form_masked_through_the_task_stream() -> None:
     for form in forms(SECRET):
         assert form not in text
     assert text.count(MASK) == len(forms(SECRET))
+
+
+async def test_a_giant_line_is_cut_with_a_note_not_sent_whole() -> None:
+    from agent.stream import MAX_LINE_CHARS
+
+    text = await _collect(["x" * (3 * 1024 * 1024) + "\n", "next line\n"], [])
+    first, second = text.split("\n")
+    assert len(first) < MAX_LINE_CHARS + 100
+    assert first.endswith("more characters not sent]")
+    assert second == "next line"
+
+
+def test_an_oversized_output_keeps_its_small_keys() -> None:
+    from agent.stream import MAX_OUTPUT_CHARS, fit_output
+
+    out = fit_output({"taskDefinitionArn": "arn:aws:ecs:...:1", "dump": "y" * MAX_OUTPUT_CHARS})
+    assert out["taskDefinitionArn"] == "arn:aws:ecs:...:1"
+    assert out["dump"].startswith("<not sent:")

@@ -150,3 +150,16 @@ async def test_manager_survives_malformed_frames(manager: ManagerProcess, token:
                                   "sent_at": datetime.now(UTC).isoformat()}))
         reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert reply["type"] == "heartbeat_ack"
+
+
+async def test_a_giant_log_line_neither_breaks_the_session_nor_the_task(
+        api: ManagerApi, manager: ManagerProcess, token: str) -> None:
+    async with DelegateRunner(manager.url, token, tags=("x",)) as d:
+        await d.registered()
+        task_id = await api.submit({"type": "test.echo", "selectors": ["x"],
+                                    "params": {"big": 5 * 1024 * 1024}})
+        done = await api.wait_finished(task_id)
+        assert d.delegate.session.reconnects == 0
+    assert done["status"] == "SUCCESS"
+    [line] = [t for t in log_texts(await api.logs(task_id)) if t.startswith("zzz")]
+    assert line.endswith("more characters not sent]")
