@@ -25,6 +25,8 @@ from agent.outbox import Outbox
 log = structlog.get_logger("agent.logservice")
 
 MAX_BATCH_MESSAGES = 500
+# Well under the manager's 16 MiB limit per POST; one message is at most ~1 MiB.
+MAX_POST_BYTES = 4 << 20
 
 
 class LogServiceSender:
@@ -64,8 +66,18 @@ class LogServiceSender:
         batch: list[str] = []
         while len(batch) < MAX_BATCH_MESSAGES and (more := self._outbox.take_unsent()):
             batch.extend(more)
-        if batch:
-            await self._post(batch)
+        chunk: list[str] = []
+        size = 0
+        for text in batch:
+            if chunk and size + len(text) > MAX_POST_BYTES:
+                await self._post(chunk)
+                chunk, size = [], 0
+            chunk.append(text)
+            size += len(text)
+        if chunk:
+            await self._post(chunk)
+            # Whatever was sent but not acked (a gap) goes again.
+            self._outbox.rewind({})
 
     async def _post(self, batch: list[str]) -> None:
         credential = auth.sign(self._token, account_id=self._settings.account_id,
@@ -88,8 +100,6 @@ class LogServiceSender:
             log.warning("log service refused a task's messages; dropping them",
                         task_id=task_id, reason=reason)
             self._outbox.drop(task_id)
-        # Whatever was sent but not acked (a gap) goes again.
-        self._outbox.rewind({})
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -180,7 +180,8 @@ class Outbox:
             if task_id in acked:
                 self.ack(task_id, acked[task_id])
             q.sent = q.acked
-        self._unsent.set()
+        if self.has_unsent():
+            self._unsent.set()
 
     def drop(self, task_id: str) -> None:
         """Forget a task the manager no longer wants messages for (finished or lost)."""

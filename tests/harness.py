@@ -200,13 +200,14 @@ async def _flood(ctx: TaskContext) -> dict[str, Any]:
     n = int(ctx.params.get("lines", 1000))
     pause_every = int(ctx.params.get("pause_every", 100))
     gate_at = int(ctx.params.get("gate_at", -1))
+    pad = "." * int(ctx.params.get("width", 0))
     async with ctx.log.unit("Flood") as log:
         for i in range(n):
             if i == gate_at:
                 reached, opened = gate(ctx.task_id)
                 reached.set()
                 await opened.wait()
-            log.info(f"line {i:06d}")
+            log.info(f"line {i:06d}{pad}")
             if pause_every and i % pause_every == 0:
                 await asyncio.sleep(float(ctx.params.get("pause", 0)))
     return {"lines": n}
