@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 
@@ -56,7 +55,6 @@ async def _collect(write: list[str], secrets: list[str]) -> str:
         msg = TaskMessage.model_validate_json(raw)
         if isinstance(msg.payload, LogPayload):
             texts.extend(line.text for line in msg.payload.lines)
-    await asyncio.sleep(0)
     return "\n".join(texts)
 
 
