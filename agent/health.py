@@ -85,16 +85,19 @@ class _StateCollector(Collector):
         yield age
         yield GaugeMetricFamily("delegate_connected", "1 when registered with the manager.",
                                 value=1.0 if d.session.registered.is_set() else 0.0)
-        yield CounterMetricFamily("delegate_log_lines_sent", "Task log lines produced and "
-                                  "handed to the outbox.", value=d.runner.stats.log_lines)
-        # The outbox counts messages (a log message carries a batch of lines, or an event
-        # or a result), so these two are messages, not lines.
+        yield CounterMetricFamily("delegate_log_lines_sent",
+                                  "Task log lines the manager has confirmed.",
+                                  value=d.outbox.lines_acked)
+        yield GaugeMetricFamily("delegate_log_lines_buffered",
+                                "Task log lines waiting for the manager's confirmation.",
+                                value=d.outbox.lines_buffered)
+        yield CounterMetricFamily("delegate_log_lines_dropped",
+                                  "Task log lines given up because the manager no longer "
+                                  "wanted them (a task it had finished or lost).",
+                                  value=d.outbox.lines_dropped)
         yield GaugeMetricFamily("delegate_task_messages_buffered",
-                                "Task messages (log batches, events, results) waiting for "
-                                "the manager's ack.", value=d.outbox.buffered)
-        yield CounterMetricFamily("delegate_task_messages_dropped",
-                                  "Task messages dropped because the manager no longer "
-                                  "wanted them.", value=d.outbox.dropped)
+                                "Task messages (log batches, unit states, events, results) "
+                                "waiting for the manager's ack.", value=d.outbox.buffered)
         yield GaugeMetricFamily("delegate_event_loop_lag_seconds",
                                 "How late the event loop ran a timer, last sample.",
                                 value=self._m.loop_lag)

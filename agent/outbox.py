@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from agent.protocol import ResultPayload, TaskMessage, TaskPayload
+from agent.protocol import LogPayload, ResultPayload, TaskMessage, TaskPayload
 
 
 @dataclass
@@ -30,11 +30,13 @@ class _TaskQueue:
     next_seq: int = 1
     acked: int = 0
     sent: int = 0  # highest seq sent on the current connection
-    memory: deque[tuple[int, str]] = field(default_factory=deque)
+    # (seq, JSON text, log lines in it)
+    memory: deque[tuple[int, str, int]] = field(default_factory=deque)
     spill: IO[str] | None = None
     spill_path: Path | None = None
     spill_read_pos: int = 0
     spilled: int = 0  # messages in the spill file not yet read back
+    spilled_lines: int = 0
     finished: bool = False  # its result message has been produced
 
     @property
@@ -55,6 +57,10 @@ class Outbox:
         self._all_acked.set()
         self.spilled_total = 0
         self.dropped = 0
+        # Log lines: confirmed by the manager, and given up (the manager no longer wanted
+        # them). Buffered lines are counted from the queues on demand.
+        self.lines_acked = 0
+        self.lines_dropped = 0
 
     # ------------------------------------------------------------------ producing
 
@@ -73,16 +79,17 @@ class Outbox:
         if isinstance(payload, ResultPayload):
             q.finished = True
         text = TaskMessage(task_id=task_id, seq=seq, payload=payload).model_dump_json()
+        lines = len(payload.lines) if isinstance(payload, LogPayload) else 0
         if q.spilled or self._memory_bytes + len(text) > self._memory_limit:
-            self._spill(q, text)
+            self._spill(q, seq, text, lines)
         else:
-            q.memory.append((seq, text))
+            q.memory.append((seq, text, lines))
             self._memory_bytes += len(text)
         self._all_acked.clear()
         self._unsent.set()
         return seq
 
-    def _spill(self, q: _TaskQueue, text: str) -> None:
+    def _spill(self, q: _TaskQueue, seq: int, text: str, lines: int) -> None:
         if q.spill is None:
             directory = self._spill_dir or Path(tempfile.gettempdir())
             directory.mkdir(parents=True, exist_ok=True)
@@ -91,8 +98,9 @@ class Outbox:
             os.close(fd)
             q.spill_path = Path(name)
             q.spill = q.spill_path.open("a+", encoding="utf-8")
-        q.spill.write(text + "\n")
+        q.spill.write(f"{seq} {lines} {text}\n")
         q.spilled += 1
+        q.spilled_lines += lines
         self.spilled_total += 1
 
     def _refill(self, q: _TaskQueue) -> None:
@@ -104,11 +112,15 @@ class Outbox:
             line = q.spill.readline()
             if not line:
                 break
-            text = line.rstrip("\n")
-            seq = q.memory[-1][0] + 1 if q.memory else q.acked + 1
-            q.memory.append((seq, text))
-            self._memory_bytes += len(text)
+            seq_text, count_text, text = line.rstrip("\n").split(" ", 2)
+            seq, count = int(seq_text), int(count_text)
             q.spilled -= 1
+            q.spilled_lines -= count
+            if seq <= q.acked:  # acked while still on disk
+                self.lines_acked += count
+                continue
+            q.memory.append((seq, text, count))
+            self._memory_bytes += len(text)
         q.spill_read_pos = q.spill.tell()
         q.spill.seek(0, os.SEEK_END)
         if not q.spilled:
@@ -133,7 +145,7 @@ class Outbox:
             if q.spilled and self._memory_bytes < self._memory_limit:
                 self._refill(q)
             taken = 0
-            for seq, text in q.memory:
+            for seq, text, _lines in q.memory:
                 if seq <= q.sent:
                     continue
                 out.append(text)
@@ -157,8 +169,9 @@ class Outbox:
             return
         q.acked = min(seq, q.last_produced)
         while q.memory and q.memory[0][0] <= q.acked:
-            _, text = q.memory.popleft()
+            _, text, lines = q.memory.popleft()
             self._memory_bytes -= len(text)
+            self.lines_acked += lines
         if q.sent < q.acked:
             q.sent = q.acked
         for other in self._tasks.values():
@@ -188,8 +201,9 @@ class Outbox:
         q = self._tasks.pop(task_id, None)
         if q is None:
             return
-        self._memory_bytes -= sum(len(t) for _, t in q.memory)
+        self._memory_bytes -= sum(len(t) for _, t, _n in q.memory)
         self.dropped += len(q.memory) + q.spilled
+        self.lines_dropped += sum(n for _, _t, n in q.memory) + q.spilled_lines
         self._close_spill(q)
         if not self._tasks:
             self._all_acked.set()
@@ -209,3 +223,8 @@ class Outbox:
     @property
     def buffered(self) -> int:
         return sum(len(q.memory) + q.spilled for q in self._tasks.values())
+
+    @property
+    def lines_buffered(self) -> int:
+        return sum(sum(n for _, _t, n in q.memory) + q.spilled_lines
+                   for q in self._tasks.values())

@@ -38,7 +38,6 @@ class _Running:
 @dataclass
 class RunnerStats:
     finished: dict[tuple[str, str], int] = field(default_factory=dict)
-    log_lines: int = 0
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -192,7 +191,6 @@ class Runner:
         elapsed = time.monotonic() - (running.started if running else time.monotonic())
         key = (spec.type, status.value)
         self.stats.finished[key] = self.stats.finished.get(key, 0) + 1
-        self.stats.log_lines += stream.lines_emitted
         if self._task_observer is not None:
             self._task_observer(spec.type, status.value, elapsed)
         log.info("task finished", task_id=spec.task_id, status=status.value,

@@ -48,7 +48,6 @@ class TaskStream:
         self._lines: list[LogLine] = []
         self._bytes = 0
         self._timer: asyncio.TimerHandle | None = None
-        self.lines_emitted = 0
 
     def emit(self, payload: TaskPayload) -> None:
         if isinstance(payload, LogPayload):
@@ -59,7 +58,6 @@ class TaskStream:
                 text = clip(self.masker(line.text))
                 self._lines.append(line.model_copy(update={"text": text}))
                 self._bytes += len(text) + 40
-            self.lines_emitted += len(payload.lines)
             if len(self._lines) >= self._max_lines or self._bytes >= self._max_bytes:
                 self.flush()
             elif self._timer is None:

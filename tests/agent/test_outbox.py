@@ -56,3 +56,18 @@ def test_fair_rounds_between_tasks() -> None:
     first_round = [TaskMessage.model_validate_json(t).task_id for t in ob.take_unsent()]
     assert "quiet" in first_round
     assert len(first_round) == 5
+
+
+def test_log_lines_are_counted_through_ack_spill_and_drop(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ob = Outbox(memory_limit=1500, spill_dir=tmp_path)
+    for i in range(30):
+        ob.add("a", LogPayload(unit="u", lines=[
+            LogLine(ts=datetime.now(UTC), text=f"a{i}-{j}") for j in range(3)]))
+    ob.add("b", line(0))
+    assert ob.spilled_total > 0
+    assert ob.lines_buffered == 91
+    drain_all(ob)
+    ob.ack("a", 10)
+    assert (ob.lines_acked, ob.lines_buffered) == (30, 61)
+    ob.drop("a")
+    assert (ob.lines_dropped, ob.lines_buffered) == (60, 1)

@@ -116,8 +116,9 @@ EXPECTED_FAMILIES = {
     "delegate_reconnects": ("counter", set()),
     "delegate_heartbeat_age_seconds": ("gauge", set()),
     "delegate_log_lines_sent": ("counter", set()),
+    "delegate_log_lines_buffered": ("gauge", set()),
+    "delegate_log_lines_dropped": ("counter", set()),
     "delegate_task_messages_buffered": ("gauge", set()),
-    "delegate_task_messages_dropped": ("counter", set()),
     "delegate_aws_api_calls": ("counter", {"service", "operation"}),
     "delegate_aws_api_throttles": ("counter", {"service", "operation"}),
     "delegate_event_loop_lag_seconds": ("gauge", set()),
@@ -175,6 +176,8 @@ async def test_a_scrape_after_a_task_counts_it(
                   operation="CreateService") >= 1
     assert _value(samples, "delegate_log_lines_sent_total") > 0
     assert _value(samples, "delegate_task_messages_buffered") == 0
+    assert _value(samples, "delegate_log_lines_buffered") == 0
+    assert _value(samples, "delegate_log_lines_dropped_total") == 0
     assert _value(samples, "delegate_tasks_running", type="ecs.rolling_deploy") == 0
     assert _value(samples, "delegate_tasks_running", type="aws.validate_connector") == 0, \
         "a type never run shows 0, not nothing"
