@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import ManagerApi, ManagerProcess, running_manager
+from tests.stack import ManagerApi, ManagerProcess, running_manager
 
 pytest_plugins = ["tests.sandbox_fixture"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import ADMIN_TOKEN, DelegateRunner, ManagerApi, ManagerProcess, running_manager
+from tests.stack import ADMIN_TOKEN, DelegateRunner, ManagerApi, ManagerProcess, running_manager
 
 
 def cli(manager: ManagerProcess, *args: str, check: bool = True,
@@ -103,7 +103,7 @@ def test_unreachable_manager_and_wrong_admin_token_are_one_line_errors(
 
 @pytest.mark.timeout(60)
 async def test_finished_tasks_are_pruned_after_the_retention_age(tmp_path: Path) -> None:
-    from tests.harness import wait_for
+    from tests.stack import wait_for
 
     async with running_manager(tmp_path, extra_args=("--retention", "1s")) as manager, \
             manager.api() as client:

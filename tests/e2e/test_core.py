@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.session import FatalError
-from tests.harness import (
+from tests.stack import (
     RUNS,
     DelegateRunner,
     ManagerApi,

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.harness import DelegateRunner, ManagerApi, ManagerProcess
+from tests.stack import DelegateRunner, ManagerApi, ManagerProcess
 
 
 class ConnectProxy:

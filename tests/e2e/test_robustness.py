@@ -20,7 +20,7 @@ from agent.protocol import (
     TaskSpec,
     dump,
 )
-from tests.harness import DelegateRunner, ManagerApi, ManagerProcess, log_texts, wait_for
+from tests.stack import DelegateRunner, ManagerApi, ManagerProcess, log_texts, wait_for
 
 TOKEN = "edt.fake01.0123456789abcdefghijklmnopqrstuvwxyz0123456"
 

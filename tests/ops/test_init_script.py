@@ -7,7 +7,7 @@ import signal
 from collections.abc import Callable
 
 from agent.cli_run import EXIT_INIT_SCRIPT
-from tests.harness import ManagerApi, ManagerProcess, wait_for
+from tests.stack import ManagerApi, ManagerProcess, wait_for
 
 from .conftest import died, exit_of
 from .proc import DelegateProcess, delegate_env

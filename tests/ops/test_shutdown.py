@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from agent.app import FLUSH_TIMEOUT
-from tests.harness import ManagerApi, ManagerProcess, log_texts, wait_for
 from tests.sandbox_fixture import Aws
+from tests.stack import ManagerApi, ManagerProcess, log_texts, wait_for
 
 from .conftest import died, exit_of, health_port
 from .deployments import SLOW_IMAGE, rolling_deploy

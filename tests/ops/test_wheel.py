@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import ManagerApi, ManagerProcess, wait_for
 from tests.sandbox_fixture import Aws
+from tests.stack import ManagerApi, ManagerProcess, wait_for
 
 from .conftest import exit_of, health_port
 from .deployments import rolling_deploy
