@@ -16,23 +16,30 @@ from pydantic import BaseModel, ConfigDict, Field
 class _Creds(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    role_arn: str | None = Field(default=None, alias="roleArn")
-    external_id: str | None = Field(default=None, alias="externalId")
-    session_name: str = Field(default="ecs-delegate", alias="sessionName")
+    role_arn: str | None = Field(default=None, alias="roleArn",
+                                 description="a role to assume with these credentials")
+    external_id: str | None = Field(default=None, alias="externalId",
+                                    description="the external id the role's trust policy asks for")
+    session_name: str = Field(default="ecs-delegate", alias="sessionName",
+                              description="the assumed role's session name (in CloudTrail)")
 
 
 class InheritCredentials(_Creds):
-    type: Literal["inherit"] = "inherit"
+    type: Literal["inherit"] = Field(
+        default="inherit", description="the delegate's own credential chain (environment, "
+                                       "profile, container or instance role)")
 
 
 class AccessKeyCredentials(_Creds):
     type: Literal["access_key"] = "access_key"
-    access_key_id: str = Field(alias="accessKeyId")
+    access_key_id: str = Field(alias="accessKeyId", description="the access key id")
     secret_key_ref: str = Field(
         alias="secretKeyRef",
         description="name of the task secret that holds the secret access key",
     )
-    session_token_ref: str | None = Field(default=None, alias="sessionTokenRef")
+    session_token_ref: str | None = Field(
+        default=None, alias="sessionTokenRef",
+        description="name of the task secret that holds a session token, if any")
 
 
 Credentials = Annotated[InheritCredentials | AccessKeyCredentials, Field(discriminator="type")]

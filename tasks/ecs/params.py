@@ -19,9 +19,11 @@ class _Params(BaseModel):
 class EcsTarget(_Params):
     """Where the service lives and how to reach it."""
 
-    region: str = Field(min_length=1)
+    region: str = Field(min_length=1, description="AWS region of the cluster, e.g. us-east-1")
     cluster: str = Field(min_length=1, description="cluster name or ARN")
-    credentials: Credentials = Field(default_factory=InheritCredentials)
+    credentials: Credentials = Field(
+        default_factory=InheritCredentials,
+        description="connector credentials; default: the delegate's own (type: inherit)")
     poll_interval: Duration = Field(
         default=10.0, alias="pollInterval", gt=0,
         description="how often to ask ECS how the deployment goes (90s, 10m, 1h or seconds)")
