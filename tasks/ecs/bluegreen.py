@@ -80,9 +80,6 @@ async def set_version_tag(ecs: Any, log: UnitLog, service: dict[str, Any], value
                                tags=[{"key": BG_VERSION, "value": value}])
 
 
-def _fail(ctx: TaskContext, exc: TaskFailed) -> TaskFailed:
-    return TaskFailed(str(exc), output=dict(ctx.output))
-
 
 # --------------------------------------------------------------------------- create
 
@@ -102,21 +99,18 @@ async def blue_green_create_service(ctx: TaskContext) -> dict[str, Any]:
     params: BlueGreenCreateParams = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region)
-    try:
-        async with aws_session(ctx, params.credentials, params.region) as aws:
-            async with ctx.log.unit("Fetch Manifests") as log:
-                fetched = await fetch_manifests(params.manifests, ctx, aws, log)
-            ecs = await aws.client("ecs")
-            elbv2 = await aws.client("elbv2")
-            aas = await aws.client("application-autoscaling")
-            async with ctx.log.unit("Prepare Rollback Data") as log:
-                plan = await _prepare(ctx, ecs, elbv2, aas, log, params, fetched)
-            async with ctx.log.unit("Deploy") as log, shared_describer(
-                    ecs, credentials=params.credentials, region=params.region,
-                    cluster=params.cluster) as describer:
-                await _create(ctx, ecs, aas, log, describer, params, plan)
-    except TaskFailed as exc:
-        raise _fail(ctx, exc) from exc
+    async with aws_session(ctx, params.credentials, params.region) as aws:
+        async with ctx.log.unit("Fetch Manifests") as log:
+            fetched = await fetch_manifests(params.manifests, ctx, aws, log)
+        ecs = await aws.client("ecs")
+        elbv2 = await aws.client("elbv2")
+        aas = await aws.client("application-autoscaling")
+        async with ctx.log.unit("Prepare Rollback Data") as log:
+            plan = await _prepare(ctx, ecs, elbv2, aas, log, params, fetched)
+        async with ctx.log.unit("Deploy") as log, shared_describer(
+                ecs, credentials=params.credentials, region=params.region,
+                cluster=params.cluster) as describer:
+            await _create(ctx, ecs, aas, log, describer, params, plan)
     return dict(out)
 
 
@@ -331,21 +325,18 @@ async def blue_green_swap(ctx: TaskContext) -> dict[str, Any]:
     params: BlueGreenSwapParams = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region, swapped=False)
-    try:
-        async with ctx.log.unit("Swap Target Groups") as log:
-            data = params.blue_green
-            if data is None:
-                raise TaskFailed("blueGreen is empty: the create step did not record its "
-                                 "state (it failed before), so there is nothing to swap")
-            out.update(newServiceName=data.new_service_name,
-                       oldServiceName=data.old_service_name)
-            async with aws_session(ctx, params.credentials, params.region) as aws:
-                ecs = await aws.client("ecs")
-                elbv2 = await aws.client("elbv2")
-                aas = await aws.client("application-autoscaling")
-                await _swap(ctx, ecs, elbv2, aas, log, params, data)
-    except TaskFailed as exc:
-        raise _fail(ctx, exc) from exc
+    async with ctx.log.unit("Swap Target Groups") as log:
+        data = params.blue_green
+        if data is None:
+            raise TaskFailed("blueGreen is empty: the create step did not record its "
+                             "state (it failed before), so there is nothing to swap")
+        out.update(newServiceName=data.new_service_name,
+                   oldServiceName=data.old_service_name)
+        async with aws_session(ctx, params.credentials, params.region) as aws:
+            ecs = await aws.client("ecs")
+            elbv2 = await aws.client("elbv2")
+            aas = await aws.client("application-autoscaling")
+            await _swap(ctx, ecs, elbv2, aas, log, params, data)
     return dict(out)
 
 
@@ -422,25 +413,22 @@ async def blue_green_rollback(ctx: TaskContext) -> dict[str, Any]:
     params: BlueGreenRollbackParams = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region, rolledBack=False)
-    try:
-        async with ctx.log.unit("Rollback") as log:
-            data = params.blue_green
-            if data is None:
-                log.info("There is no blue/green data: the create step failed before it "
-                         "changed anything. Nothing to roll back.")
-                return dict(out)
-            out.update(newServiceName=data.new_service_name,
-                       oldServiceName=data.old_service_name)
-            async with aws_session(ctx, params.credentials, params.region) as aws:
-                ecs = await aws.client("ecs")
-                elbv2 = await aws.client("elbv2")
-                aas = await aws.client("application-autoscaling")
-                async with shared_describer(ecs, credentials=params.credentials,
-                                            region=params.region,
-                                            cluster=params.cluster) as describer:
-                    await _rollback(ctx, ecs, elbv2, aas, log, describer, params, data)
-    except TaskFailed as exc:
-        raise _fail(ctx, exc) from exc
+    async with ctx.log.unit("Rollback") as log:
+        data = params.blue_green
+        if data is None:
+            log.info("There is no blue/green data: the create step failed before it "
+                     "changed anything. Nothing to roll back.")
+            return dict(out)
+        out.update(newServiceName=data.new_service_name,
+                   oldServiceName=data.old_service_name)
+        async with aws_session(ctx, params.credentials, params.region) as aws:
+            ecs = await aws.client("ecs")
+            elbv2 = await aws.client("elbv2")
+            aas = await aws.client("application-autoscaling")
+            async with shared_describer(ecs, credentials=params.credentials,
+                                        region=params.region,
+                                        cluster=params.cluster) as describer:
+                await _rollback(ctx, ecs, elbv2, aas, log, describer, params, data)
     return dict(out)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitLog
+from agent.context import TaskContext, TaskRegistry, TaskType, UnitLog
 from tasks.aws.clients import aws_session
 from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
@@ -49,21 +49,18 @@ async def canary_deploy(ctx: TaskContext) -> dict[str, Any]:
     params: CanaryDeployParams = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region)
-    try:
-        async with aws_session(ctx, params.credentials, params.region) as aws:
-            async with ctx.log.unit("Fetch Manifests") as log:
-                requests = await fetch_step_manifests(ctx, aws, log, params, params.manifests,
-                                                      "a canary deploy")
-            base = str(requests.service_name)
-            name = canary_name(base)
-            out.update(serviceName=base, canaryServiceName=name)
-            ecs = await aws.client("ecs")
-            async with ctx.log.unit("Deploy") as log, shared_describer(
-                    ecs, credentials=params.credentials, region=params.region,
-                    cluster=params.cluster) as describer:
-                await _deploy(ctx, ecs, log, describer, params, requests, name)
-    except TaskFailed as exc:
-        raise TaskFailed(str(exc), output=dict(out)) from exc
+    async with aws_session(ctx, params.credentials, params.region) as aws:
+        async with ctx.log.unit("Fetch Manifests") as log:
+            requests = await fetch_step_manifests(ctx, aws, log, params, params.manifests,
+                                                  "a canary deploy")
+        base = str(requests.service_name)
+        name = canary_name(base)
+        out.update(serviceName=base, canaryServiceName=name)
+        ecs = await aws.client("ecs")
+        async with ctx.log.unit("Deploy") as log, shared_describer(
+                ecs, credentials=params.credentials, region=params.region,
+                cluster=params.cluster) as describer:
+            await _deploy(ctx, ecs, log, describer, params, requests, name)
     return dict(out)
 
 
@@ -102,35 +99,32 @@ async def canary_delete(ctx: TaskContext) -> dict[str, Any]:
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region, deleted=False)
     name = (params.canary_service_name or "").strip()
-    try:
-        async with ctx.log.unit("Delete Canary Service") as log:
-            if not name:
-                log.info("No canary service is named: the canary step did not get as far as "
-                         "creating one. Nothing to delete.")
-                return dict(out)
-            out["canaryServiceName"] = name
-            async with aws_session(ctx, params.credentials, params.region) as aws:
-                ecs = await aws.client("ecs")
-                async with shared_describer(ecs, credentials=params.credentials,
-                                            region=params.region,
-                                            cluster=params.cluster) as describer:
-                    current = await describe_one(ecs, params.cluster, name)
-                    status = status_of(current)
-                    if status in {"MISSING", "INACTIVE"}:
-                        log.info(f"Canary service {name} is {status}: nothing to delete")
-                        return dict(out)
-                    if status == "ACTIVE":
-                        await delete_service(ecs, describer, log, cluster=params.cluster,
-                                             name=name, poll_interval=params.poll_interval,
-                                             give_up_after=params.steady_state_timeout)
-                    else:
-                        await wait_inactive(describer, log, name,
-                                            poll_interval=params.poll_interval,
-                                            give_up_after=params.steady_state_timeout)
-                    out["deleted"] = status == "ACTIVE"
-                    log.info(f"Canary service {name} deleted")
-    except TaskFailed as exc:
-        raise TaskFailed(str(exc), output=dict(out)) from exc
+    async with ctx.log.unit("Delete Canary Service") as log:
+        if not name:
+            log.info("No canary service is named: the canary step did not get as far as "
+                     "creating one. Nothing to delete.")
+            return dict(out)
+        out["canaryServiceName"] = name
+        async with aws_session(ctx, params.credentials, params.region) as aws:
+            ecs = await aws.client("ecs")
+            async with shared_describer(ecs, credentials=params.credentials,
+                                        region=params.region,
+                                        cluster=params.cluster) as describer:
+                current = await describe_one(ecs, params.cluster, name)
+                status = status_of(current)
+                if status in {"MISSING", "INACTIVE"}:
+                    log.info(f"Canary service {name} is {status}: nothing to delete")
+                    return dict(out)
+                if status == "ACTIVE":
+                    await delete_service(ecs, describer, log, cluster=params.cluster,
+                                         name=name, poll_interval=params.poll_interval,
+                                         give_up_after=params.steady_state_timeout)
+                else:
+                    await wait_inactive(describer, log, name,
+                                        poll_interval=params.poll_interval,
+                                        give_up_after=params.steady_state_timeout)
+                out["deleted"] = status == "ACTIVE"
+                log.info(f"Canary service {name} deleted")
     return dict(out)
 
 

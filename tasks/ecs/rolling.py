@@ -29,32 +29,25 @@ from tasks.ecs.watcher import ServiceDescriber
 from tasks.manifests import Manifests, update_service_request
 
 
-def _fail(ctx: TaskContext, exc: TaskFailed) -> TaskFailed:
-    return TaskFailed(str(exc), output=dict(ctx.output))
-
-
 async def rolling_deploy(ctx: TaskContext) -> dict[str, Any]:
     params: RollingDeployParams = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region)
-    try:
-        async with aws_session(ctx, params.credentials, params.region) as aws:
-            async with ctx.log.unit("Fetch Manifests") as log:
-                requests = await fetch_step_manifests(ctx, aws, log, params, params.manifests,
-                                                      "a rolling deploy")
-            name = str(requests.service_name)
-            out["serviceName"] = name
-            async with ctx.log.unit("Prepare Rollback Data") as log:
-                with aws_errors("Connecting to AWS"):  # assuming a role can fail here
-                    ecs = await aws.client("ecs")
-                    aas = await aws.client("application-autoscaling")
-                current = await _prepare_rollback(ctx, ecs, aas, log, params, name)
-            async with ctx.log.unit("Deploy") as log, shared_describer(
-                    ecs, credentials=params.credentials, region=params.region,
-                    cluster=params.cluster) as describer:
-                await _deploy(ctx, ecs, aas, log, describer, params, requests, current)
-    except TaskFailed as exc:
-        raise _fail(ctx, exc) from exc
+    async with aws_session(ctx, params.credentials, params.region) as aws:
+        async with ctx.log.unit("Fetch Manifests") as log:
+            requests = await fetch_step_manifests(ctx, aws, log, params, params.manifests,
+                                                  "a rolling deploy")
+        name = str(requests.service_name)
+        out["serviceName"] = name
+        async with ctx.log.unit("Prepare Rollback Data") as log:
+            with aws_errors("Connecting to AWS"):  # assuming a role can fail here
+                ecs = await aws.client("ecs")
+                aas = await aws.client("application-autoscaling")
+            current = await _prepare_rollback(ctx, ecs, aas, log, params, name)
+        async with ctx.log.unit("Deploy") as log, shared_describer(
+                ecs, credentials=params.credentials, region=params.region,
+                cluster=params.cluster) as describer:
+            await _deploy(ctx, ecs, aas, log, describer, params, requests, current)
     return dict(out)
 
 
@@ -142,27 +135,24 @@ async def rolling_rollback(ctx: TaskContext) -> dict[str, Any]:
     params: RollingRollbackParams = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region, rolledBack=False)
-    try:
-        async with ctx.log.unit("Rollback") as log:
-            data = params.rollback_data
-            if data is None:
-                log.info("There is no rollback data: the deploy step failed before it "
-                         "changed anything. Nothing to roll back.")
-                return dict(out)
-            out["serviceName"] = data.service_name
-            async with aws_session(ctx, params.credentials, params.region) as aws:
-                with aws_errors("Connecting to AWS"):  # assuming a role can fail here
-                    ecs = await aws.client("ecs")
-                    aas = await aws.client("application-autoscaling")
-                async with shared_describer(ecs, credentials=params.credentials,
-                                            region=params.region,
-                                            cluster=params.cluster) as describer:
-                    if data.existed:
-                        await _restore(ctx, ecs, aas, log, describer, params, data)
-                    else:
-                        await _delete_created(ctx, ecs, aas, log, describer, params, data)
-    except TaskFailed as exc:
-        raise _fail(ctx, exc) from exc
+    async with ctx.log.unit("Rollback") as log:
+        data = params.rollback_data
+        if data is None:
+            log.info("There is no rollback data: the deploy step failed before it "
+                     "changed anything. Nothing to roll back.")
+            return dict(out)
+        out["serviceName"] = data.service_name
+        async with aws_session(ctx, params.credentials, params.region) as aws:
+            with aws_errors("Connecting to AWS"):  # assuming a role can fail here
+                ecs = await aws.client("ecs")
+                aas = await aws.client("application-autoscaling")
+            async with shared_describer(ecs, credentials=params.credentials,
+                                        region=params.region,
+                                        cluster=params.cluster) as describer:
+                if data.existed:
+                    await _restore(ctx, ecs, aas, log, describer, params, data)
+                else:
+                    await _delete_created(ctx, ecs, aas, log, describer, params, data)
     return dict(out)
 
 

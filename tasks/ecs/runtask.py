@@ -86,23 +86,20 @@ async def run_task(ctx: TaskContext) -> dict[str, Any]:
     params: RunTaskParams = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region, taskArns=[])
-    try:
-        async with aws_session(ctx, params.credentials, params.region) as aws:
-            async with ctx.log.unit("Fetch Manifests") as log:
-                requests = await _fetch(ctx, aws, log, params)
-            ecs = await aws.client("ecs")
-            async with ctx.log.unit("Run Task") as log:
-                arns = await _run(ctx, ecs, log, params, requests)
-            if params.skip_steady_state_check:
-                ctx.log.skip("Wait for Tasks", "Skip steady-state check is set: the tasks "
-                             "were started and are not watched")
-                return dict(out)
-            async with ctx.log.unit("Wait for Tasks") as log:
-                essential = {str(c.get("name")): bool(c.get("essential", True))
-                             for c in await container_definitions(ecs, requests)}
-                await _wait(ctx, ecs, log, params, arns, essential)
-    except TaskFailed as exc:
-        raise TaskFailed(str(exc), output=dict(out)) from exc
+    async with aws_session(ctx, params.credentials, params.region) as aws:
+        async with ctx.log.unit("Fetch Manifests") as log:
+            requests = await _fetch(ctx, aws, log, params)
+        ecs = await aws.client("ecs")
+        async with ctx.log.unit("Run Task") as log:
+            arns = await _run(ctx, ecs, log, params, requests)
+        if params.skip_steady_state_check:
+            ctx.log.skip("Wait for Tasks", "Skip steady-state check is set: the tasks "
+                         "were started and are not watched")
+            return dict(out)
+        async with ctx.log.unit("Wait for Tasks") as log:
+            essential = {str(c.get("name")): bool(c.get("essential", True))
+                         for c in await container_definitions(ecs, requests)}
+            await _wait(ctx, ecs, log, params, arns, essential)
     return dict(out)
 
 

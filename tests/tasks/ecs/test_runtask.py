@@ -77,7 +77,7 @@ async def test_exit_1_fails_with_the_containers_reason(aws: Aws) -> None:
     assert "1 of 1 task(s) failed" in message
     assert "Essential container in task exited" in message
     assert "exit code 1" in message and "relation users already exists" in message
-    assert failed.value.output["tasks"][0]["containers"][0]["exitCode"] == 1
+    assert ctx.output["tasks"][0]["containers"][0]["exitCode"] == 1  # kept for the result
     assert rec.unit_status()["Wait for Tasks"] is UnitStatus.FAILURE
 
 
