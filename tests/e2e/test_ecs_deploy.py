@@ -48,6 +48,24 @@ def deploy_task(aws: Aws, manifests: dict[str, Any]) -> dict[str, Any]:
                        "steadyStateTimeout": "60s", "manifests": manifests}}
 
 
+def run_task(aws: Aws, family: str, **environment: str) -> dict[str, Any]:
+    """An ecs.run_task task file whose one container gets ``environment`` (the sandbox
+    reads SANDBOX_* variables to decide how the task runs and ends)."""
+    return {"type": "ecs.run_task", "selectors": ["ecs"], "params": {
+        "region": aws.region, "cluster": aws.cluster, "pollInterval": "0.1s",
+        "manifests": {
+            "taskDefinition": {"store": "inline", "content": {
+                "family": family, "requiresCompatibilities": ["FARGATE"],
+                "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+                "containerDefinitions": [{
+                    "name": family, "image": f"myorg/{family}:1", "essential": True,
+                    "environment": [{"name": k, "value": v}
+                                    for k, v in environment.items()]}]}},
+            "runTaskRequest": {"store": "inline", "content": {
+                "launchType": "FARGATE", "count": 1,
+                "networkConfiguration": aws.network_configuration}}}}}
+
+
 async def _upload(api: ManagerApi, path: str, text: str) -> None:
     r = await api.client.put("/api/files", params={"account": "acme", "path": path},
                              content=text.encode())
@@ -151,23 +169,9 @@ async def test_unknown_field_fails_with_its_path_and_creates_nothing(
 
 async def test_run_task_exit_1_fails_with_the_containers_reason(
         aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
-    task_id = await api.submit({
-        "type": "ecs.run_task", "selectors": ["ecs"],
-        "params": {"region": aws.region, "cluster": aws.cluster, "pollInterval": "0.1s",
-                   "manifests": {
-                       "taskDefinition": {"store": "inline", "content": {
-                           "family": "migrate", "requiresCompatibilities": ["FARGATE"],
-                           "networkMode": "awsvpc", "cpu": "256", "memory": "512",
-                           "containerDefinitions": [{
-                               "name": "migrate", "image": "myorg/migrate:1",
-                               "essential": True, "environment": [
-                                   {"name": "SANDBOX_EXIT_CODE", "value": "1"},
-                                   {"name": "SANDBOX_EXIT_REASON",
-                                    "value": "relation users already exists"},
-                                   {"name": "SANDBOX_RUN_SECONDS", "value": "0.2"}]}]}},
-                       "runTaskRequest": {"store": "inline", "content": {
-                           "launchType": "FARGATE", "count": 1,
-                           "networkConfiguration": aws.network_configuration}}}}})
+    task_id = await api.submit(run_task(
+        aws, "migrate", SANDBOX_EXIT_CODE="1",
+        SANDBOX_EXIT_REASON="relation users already exists", SANDBOX_RUN_SECONDS="0.2"))
     done = await api.wait_finished(task_id, timeout=60)
     assert done["status"] == "FAILED"
     texts = "\n".join(log_texts(await api.logs(task_id)))
@@ -264,20 +268,7 @@ async def test_service_discovery_registry_and_circuit_breaker_pass_through(
 
 async def test_an_aborted_run_task_stops_the_tasks_it_started(
         aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
-    task_id = await api.submit({
-        "type": "ecs.run_task", "selectors": ["ecs"],
-        "params": {"region": aws.region, "cluster": aws.cluster, "pollInterval": "0.1s",
-                   "manifests": {
-                       "taskDefinition": {"store": "inline", "content": {
-                           "family": "long-job", "requiresCompatibilities": ["FARGATE"],
-                           "networkMode": "awsvpc", "cpu": "256", "memory": "512",
-                           "containerDefinitions": [{
-                               "name": "job", "image": "myorg/job:1", "essential": True,
-                               "environment": [{"name": "SANDBOX_RUN_SECONDS",
-                                                "value": "600"}]}]}},
-                       "runTaskRequest": {"store": "inline", "content": {
-                           "launchType": "FARGATE", "count": 1,
-                           "networkConfiguration": aws.network_configuration}}}}})
+    task_id = await api.submit(run_task(aws, "long-job", SANDBOX_RUN_SECONDS="600"))
     ecs = aws.client("ecs")
 
     def running_arn() -> str | None:
