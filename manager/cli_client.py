@@ -103,6 +103,12 @@ def emit(body: Any, output: str, table: tuple[list[dict[str, Any]], list[str]] |
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
 
 
+def _fields(body: dict[str, Any], *keys: str) -> None:
+    """One ``key: value`` line per key, for the `show` commands."""
+    for key in keys:
+        click.echo(f"{key + ':':16} {_cell(body.get(key))}")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -269,9 +275,8 @@ def task_show(task_id: str, manager_url: str | None, output: str) -> None:
     if output == "json":
         emit(body, output)
         return
-    for key in ("task_id", "type", "status", "delegate_name", "selectors", "waiting_reason",
-                "error", "execution_id", "step_id"):
-        click.echo(f"{key + ':':16} {_cell(body.get(key))}")
+    _fields(body, "task_id", "type", "status", "delegate_name", "selectors", "waiting_reason",
+            "error", "execution_id", "step_id")
     for unit in body["units"]:
         click.echo(f"  unit {unit['name']}: {unit['status']}")
     if body.get("output"):
@@ -338,9 +343,8 @@ def execution_show(execution_id: str, manager_url: str | None, output: str) -> N
     if output == "json":
         emit(body, output)
         return
-    for key in ("execution_id", "name", "service", "status", "phase", "waiting_reason",
-                "error"):
-        click.echo(f"{key + ':':16} {_cell(body.get(key))}")
+    _fields(body, "execution_id", "name", "service", "status", "phase", "waiting_reason",
+            "error")
     emit(body, output, table=(body["runs"], ["phase", "step_id", "rolls_back", "task_id",
                                              "status", "error"]))
 
