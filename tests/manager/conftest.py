@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +27,10 @@ from agent.protocol import (
 )
 from manager.app import ManagerServer
 from manager.settings import Settings
+from tests.stack import wait_for
 
 ADMIN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-for-manager-tests"
-
-
-async def wait_for(cond: Callable[[], Awaitable[Any]], timeout: float = 10.0,
-                   what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 class Manager:
@@ -101,7 +89,8 @@ class Manager:
         async def check() -> dict[str, Any] | None:
             t = await self.task(task_id)
             return t if t["status"] in statuses else None
-        result: dict[str, Any] = await wait_for(check, timeout, f"{task_id} in {statuses}")
+        result: dict[str, Any] = await wait_for(check, timeout=timeout,
+                                                what=f"{task_id} in {statuses}")
         return result
 
     async def logs(self, task_id: str, after: int = 0) -> list[dict[str, Any]]:
