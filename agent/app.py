@@ -56,7 +56,6 @@ class Delegate:
             self.log_service = LogServiceSender(settings, self.outbox)
             self.session.send_task_messages = False
         self._shutdown_started = False
-        self._stopped = asyncio.Event()
         self._session_task: asyncio.Task[None] | None = None
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -137,4 +136,3 @@ class Delegate:
                             error=str(exc))
         if self.log_service is not None:
             await self.log_service.aclose()
-        self._stopped.set()

@@ -23,7 +23,6 @@ import platform
 import ssl
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,9 +101,7 @@ class Session:
         self.delegate_id: str | None = None
         self.heartbeat_interval = 10.0
         self.last_heartbeat_ack: float | None = None
-        self.connected_at: float | None = None
         self.reconnects = 0
-        self.on_state_change: Callable[[], None] = lambda: None
         # False when task messages travel over the HTTP log service instead.
         self.send_task_messages = True
 
@@ -151,8 +148,6 @@ class Session:
             ) as ws:
                 self._ws = ws
                 await self._register(ws)
-                self.connected_at = time.monotonic()
-                self.on_state_change()
                 await self._serve(ws)
         except FatalError:
             raise
@@ -162,21 +157,16 @@ class Session:
             raise self._drop(started, exc) from exc
         finally:
             self._ws = None
-            self.connected_at = None
             self.registered.clear()
-            self.on_state_change()
         if not self._stopping.is_set():
             raise self._drop(started, ConnectionError("connection closed by manager"))
 
     def _drop(self, started: float, exc: BaseException) -> Exception:
-        if self.registered_since(started) >= HEALTHY_PERIOD:
+        if time.monotonic() - started >= HEALTHY_PERIOD:
             log.warning("manager connection lost; reconnecting", reason=str(exc))
             self.reconnects += 1
             return _HealthyDrop(str(exc))
         return _Reconnect(str(exc))
-
-    def registered_since(self, started: float) -> float:
-        return time.monotonic() - started
 
     # ------------------------------------------------------------------ registration
 
