@@ -26,6 +26,8 @@ COPY agent/ agent/
 COPY tasks/ tasks/
 COPY manager/ manager/
 COPY sandbox/ sandbox/
+COPY wire/ wire/
+COPY cli/ cli/
 # --no-deps: the wheel alone; its dependencies are resolved once, in the final stage.
 RUN pip wheel --no-deps --wheel-dir /dist .
 

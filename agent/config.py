@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from agent.auth import TokenFormatError, parse_token
-from agent.durations import Duration
+from wire.auth import TokenFormatError, parse_token
+from wire.durations import Duration
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 

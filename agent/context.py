@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from agent.protocol import (
+from wire.protocol import (
     EventPayload,
     LogLevel,
     LogLine,

@@ -11,8 +11,8 @@ import ssl
 
 import httpx
 
-from agent import auth
 from agent.config import Settings
+from wire import auth
 
 
 class FileStoreError(Exception):

@@ -18,9 +18,9 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from agent import auth
 from agent.config import Settings
 from agent.outbox import Outbox
+from wire import auth
 
 log = structlog.get_logger("agent.logservice")
 

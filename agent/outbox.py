@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from agent.protocol import LogPayload, ResultPayload, TaskMessage, TaskPayload
+from wire.protocol import LogPayload, ResultPayload, TaskMessage, TaskPayload
 
 
 @dataclass

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ValidationError
 from agent.context import FileStore, TaskContext, TaskFailed, TaskLog, TaskRegistry
 from agent.masking import Masker
 from agent.outbox import Outbox
-from agent.protocol import ResultPayload, TaskSpec, TaskStatus
 from agent.stream import TaskStream
+from wire.protocol import ResultPayload, TaskSpec, TaskStatus
 
 log = structlog.get_logger("agent.runner")
 

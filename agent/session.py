@@ -32,10 +32,12 @@ from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 from websockets.asyncio.client import ClientConnection
 
-from agent import __version__, auth
+from agent import __version__
 from agent.config import Settings
 from agent.outbox import Outbox
-from agent.protocol import (
+from agent.runner import Runner
+from wire import auth
+from wire.protocol import (
     MAX_MESSAGE_BYTES,
     SUPPORTED_PROTOCOL_VERSIONS,
     Abort,
@@ -55,7 +57,6 @@ from agent.protocol import (
     dump,
     manager_message_adapter,
 )
-from agent.runner import Runner
 
 log = structlog.get_logger("agent.session")
 

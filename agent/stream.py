@@ -13,7 +13,7 @@ from typing import Any
 
 from agent.masking import Masker
 from agent.outbox import Outbox
-from agent.protocol import (
+from wire.protocol import (
     EventPayload,
     LogLine,
     LogPayload,

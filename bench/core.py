@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.context import TaskContext, TaskType
-from tests.stack import (
+from testkit.stack import (
     DelegateRunner,
     ManagerApi,
     running_manager,

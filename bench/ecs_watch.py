@@ -39,8 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aioboto3
 
 from agent.context import TaskContext, TaskLog
-from agent.durations import parse_duration
-from agent.protocol import LogPayload, TaskPayload
 from tasks.ecs import describe
 from tasks.ecs.describe import shared_describer
 from tasks.ecs.params import RollingDeployParams
@@ -51,6 +49,8 @@ from tasks.ecs.watcher import (
     event_ids,
     wait_for_steady_state,
 )
+from wire.durations import parse_duration
+from wire.protocol import LogPayload, TaskPayload
 
 REGION = "us-east-1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -58,7 +58,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def start_sandbox(tick: float) -> tuple[subprocess.Popen[str], str]:
     child = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", "0", "--tick", str(tick)],
+        [sys.executable, "-m", "cli", "sandbox", "--port", "0", "--tick", str(tick)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         cwd=Path(__file__).resolve().parents[1])
     assert child.stdout is not None

@@ -10,8 +10,6 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Res
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from agent import auth
-from agent.protocol import TaskStatus
 from manager.db import loads, now
 from manager.executions import Busy
 from manager.files import BadPath
@@ -38,6 +36,8 @@ from manager.models import (
 )
 from manager.state import State
 from manager.taskstore import FINISHED, NewTask
+from wire import auth
+from wire.protocol import TaskStatus
 
 _bearer = HTTPBearer(auto_error=False, description="the manager's admin token")
 

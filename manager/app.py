@@ -16,12 +16,12 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from agent.protocol import MAX_MESSAGE_BYTES, Disconnect
 from manager import api, delegate_http, ws
 from manager.db import now
 from manager.retention import prune
 from manager.settings import Settings
 from manager.state import State
+from wire.protocol import MAX_MESSAGE_BYTES, Disconnect
 
 log = structlog.get_logger("manager")
 _PRUNE_EVERY = 60.0

@@ -1,5 +1,5 @@
 """HTTP endpoints for delegates (not admins): the file store read path and the log
-service. Each request carries a fresh delegate JWT (``agent.auth.sign``) as
+service. Each request carries a fresh delegate JWT (``wire.auth.sign``) as
 ``Authorization: Bearer``: audience ``files`` for files, ``logs`` for the log service."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from agent.protocol import TaskStatus
 from manager.api import file_response, state
 from manager.db import now
 from manager.hub import Refusal
 from manager.models import LogBatch, LogBatchAck
 from manager.state import State
+from wire.protocol import TaskStatus
 
 router = APIRouter(prefix="/api/delegate", tags=["delegate"])
 _bearer = HTTPBearer(auto_error=False, description="a delegate JWT signed with its token")

@@ -12,7 +12,6 @@ from typing import Any
 
 import structlog
 
-from agent.protocol import TaskStatus
 from manager.db import Database, dumps, loads, now
 from manager.expressions import ExpressionError, Resolver
 from manager.hub import Hub
@@ -21,6 +20,7 @@ from manager.models import ExecutionFile, RollbackStep, Step
 from manager.naming import new_id
 from manager.signals import Signals
 from manager.taskstore import FINISHED, NewTask, TaskStore
+from wire.protocol import TaskStatus
 
 log = structlog.get_logger("manager.executions")
 

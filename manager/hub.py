@@ -14,8 +14,14 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from agent import auth
-from agent.protocol import (
+from manager.db import Database, dumps, loads, now
+from manager.keys import SecretBox
+from manager.naming import new_id
+from manager.sessions import Session
+from manager.settings import Settings
+from manager.taskstore import FINISHED, NewTask, TaskStore
+from wire import auth
+from wire.protocol import (
     CLOSE_REPLACED,
     CLOSE_REVOKED,
     MAX_MESSAGE_BYTES,
@@ -39,12 +45,6 @@ from agent.protocol import (
     TaskStatus,
     delegate_message_adapter,
 )
-from manager.db import Database, dumps, loads, now
-from manager.keys import SecretBox
-from manager.naming import new_id
-from manager.sessions import Session
-from manager.settings import Settings
-from manager.taskstore import FINISHED, NewTask, TaskStore
 
 log = structlog.get_logger("manager.hub")
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agent.durations import Duration
-from agent.protocol import DelegateState, TaskMessage, TaskStatus, UnitStatus
+from wire.durations import Duration
+from wire.protocol import DelegateState, TaskMessage, TaskStatus, UnitStatus
 
 
 class _In(BaseModel):

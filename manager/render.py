@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from agent.durations import format_duration
+from wire.durations import format_duration
 
 
 def _duration(started: str | None, ended: str | None) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 from starlette.websockets import WebSocket
 
-from agent.protocol import dump
+from wire.protocol import dump
 
 
 @dataclass(frozen=True)

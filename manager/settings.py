@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.durations import Duration
+from wire.durations import Duration
 
 
 class Settings(BaseModel):

@@ -9,7 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.protocol import (
+from manager.db import Database, dumps, loads, now
+from manager.keys import SecretBox
+from manager.naming import new_id
+from wire.protocol import (
     FINISHED_STATUSES,
     EventPayload,
     LogLevel,
@@ -19,9 +22,6 @@ from agent.protocol import (
     TaskStatus,
     UnitPayload,
 )
-from manager.db import Database, dumps, loads, now
-from manager.keys import SecretBox
-from manager.naming import new_id
 
 FINISHED = tuple(s.value for s in FINISHED_STATUSES)
 _FINISHED_SQL = "(" + ",".join(f"'{s}'" for s in FINISHED) + ")"

@@ -13,9 +13,9 @@ import structlog
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 
-from agent.protocol import CLOSE_AUTH_FAILED, CLOSE_PROTOCOL, Refused, Register, dump
 from manager.hub import Hub, Refusal
 from manager.sessions import Session
+from wire.protocol import CLOSE_AUTH_FAILED, CLOSE_PROTOCOL, Refused, Register, dump
 
 log = structlog.get_logger("manager.ws")
 router = APIRouter()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import ManagerApi, ManagerProcess, running_manager
+from testkit.stack import ManagerApi, ManagerProcess, running_manager
 
-pytest_plugins = ["tests.sandbox_fixture"]
+pytest_plugins = ["testkit.sandbox_fixture"]
 
 
 @pytest.fixture

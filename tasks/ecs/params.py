@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from agent.durations import Duration
 from tasks.aws.credentials import Credentials, InheritCredentials
 from tasks.manifests import ManifestSpecs
+from wire.durations import Duration
 
 
 class _Params(BaseModel):

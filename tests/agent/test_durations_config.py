@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from agent.config import ConfigError, load_settings
-from agent.durations import parse_duration
+from wire.durations import parse_duration
 
 TOKEN = "edt.abc123.0123456789abcdefghijklmnop"
 

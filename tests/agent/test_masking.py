@@ -8,8 +8,8 @@ import json
 from agent.context import TaskLog
 from agent.masking import MASK, Masker
 from agent.outbox import Outbox
-from agent.protocol import LogPayload, TaskMessage
 from agent.stream import TaskStream
+from wire.protocol import LogPayload, TaskMessage
 
 SECRET = "s3cr3t-Value+/=with?odd&chars"
 MULTILINE = "-----BEGIN KEY-----\nAbCdEfGhIjKlMnOp\nQrStUvWxYz012345\n-----END KEY-----"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from agent.outbox import Outbox
-from agent.protocol import LogLine, LogPayload, ResultPayload, TaskMessage, TaskStatus
+from wire.protocol import LogLine, LogPayload, ResultPayload, TaskMessage, TaskStatus
 
 
 def line(i: int) -> LogPayload:

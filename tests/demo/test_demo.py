@@ -12,7 +12,7 @@ import pytest
 
 @pytest.mark.timeout(180)
 def test_demo_runs_end_to_end_and_exits_0() -> None:
-    proc = subprocess.run([sys.executable, "-m", "agent", "demo", "--tick", "0.05"],
+    proc = subprocess.run([sys.executable, "-m", "cli", "demo", "--tick", "0.05"],
                           capture_output=True, text=True, timeout=170,
                           env={**os.environ, "NO_COLOR": "1"})
     out = proc.stdout
@@ -31,7 +31,7 @@ def test_demo_runs_end_to_end_and_exits_0() -> None:
 def test_without_the_sandbox_extra_the_fix_is_named(command: str) -> None:
     # moto blocked as if it were not installed.
     code = (f"import sys; sys.modules['moto'] = None; sys.argv = ['delegate', {command!r}]; "
-            "from agent.cli import main; main()")
+            "from cli.main import main; main()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 1

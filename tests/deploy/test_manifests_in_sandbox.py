@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.sandbox_fixture import Aws, eventually
+from testkit.sandbox_fixture import Aws, eventually
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "ecs"
 

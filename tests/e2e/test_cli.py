@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from tests.stack import ADMIN_TOKEN, DelegateRunner, ManagerApi, ManagerProcess, running_manager
+from testkit.stack import ADMIN_TOKEN, DelegateRunner, ManagerApi, ManagerProcess, running_manager
 
 
 def cli(manager: ManagerProcess, *args: str, check: bool = True,
         stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MANAGER_HOST_AND_PORT": manager.url,
            "MANAGER_ADMIN_TOKEN": ADMIN_TOKEN}
-    proc = subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True,
                           text=True, env=env, timeout=60, input=stdin)
     if check and proc.returncode != 0:
         raise AssertionError(f"delegate {' '.join(args)} -> {proc.returncode}\n"
@@ -91,19 +91,19 @@ def test_unreachable_manager_and_wrong_admin_token_are_one_line_errors(
         manager: ManagerProcess) -> None:
     env = {**os.environ, "MANAGER_HOST_AND_PORT": "http://127.0.0.1:9",
            "MANAGER_ADMIN_TOKEN": ADMIN_TOKEN}
-    proc = subprocess.run([sys.executable, "-m", "agent", "delegates"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "cli", "delegates"], capture_output=True,
                           text=True, env=env, timeout=60)
     assert proc.returncode == 1 and "manager unreachable" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     env = {**env, "MANAGER_HOST_AND_PORT": manager.url, "MANAGER_ADMIN_TOKEN": "wrong"}
-    proc = subprocess.run([sys.executable, "-m", "agent", "delegates"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "cli", "delegates"], capture_output=True,
                           text=True, env=env, timeout=60)
     assert proc.returncode == 1 and "admin token refused" in proc.stderr
 
 
 @pytest.mark.timeout(60)
 async def test_finished_tasks_are_pruned_after_the_retention_age(tmp_path: Path) -> None:
-    from tests.stack import wait_for
+    from testkit.stack import wait_for
 
     async with running_manager(tmp_path, extra_args=("--retention", "1s")) as manager, \
             manager.api() as client:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.session import FatalError
-from tests.stack import (
+from testkit.stack import (
     RUNS,
     DelegateRunner,
     ManagerApi,

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.sandbox_fixture import Aws
-from tests.stack import DelegateRunner, ManagerApi, ManagerProcess, log_texts, wait_for
+from testkit.sandbox_fixture import Aws
+from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess, log_texts, wait_for
 
 DATA = Path(__file__).resolve().parents[1] / "tasks" / "manifests" / "data"
 

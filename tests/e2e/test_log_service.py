@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.stack import (
+from testkit.stack import (
     DelegateRunner,
     ManagerApi,
     ManagerProcess,

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.stack import DelegateRunner, ManagerApi, ManagerProcess
+from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess
 
 
 class ConnectProxy:

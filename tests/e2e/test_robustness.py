@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from agent.protocol import (
+from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess, log_texts, wait_for
+from wire.protocol import (
     MAX_MESSAGE_BYTES,
     Assign,
     Registered,
@@ -20,7 +21,6 @@ from agent.protocol import (
     TaskSpec,
     dump,
 )
-from tests.stack import DelegateRunner, ManagerApi, ManagerProcess, log_texts, wait_for
 
 TOKEN = "edt.fake01.0123456789abcdefghijklmnopqrstuvwxyz0123456"
 
@@ -129,8 +129,8 @@ async def test_manager_survives_malformed_frames(manager: ManagerProcess, token:
     """The real manager answers garbage with an error and keeps the session."""
     from websockets.asyncio.client import connect
 
-    from agent import auth
-    from agent.protocol import Register
+    from wire import auth
+    from wire.protocol import Register
 
     ws_url = manager.url.replace("http", "ws") + "/api/delegate/ws"
     async with connect(ws_url, max_size=None) as ws:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.stack import ADMIN_TOKEN, DelegateRunner, ManagerApi, running_manager, wait_for
+from testkit.stack import ADMIN_TOKEN, DelegateRunner, ManagerApi, running_manager, wait_for
 
 
 def make_ca_and_cert(directory: Path) -> tuple[Path, Path, Path]:

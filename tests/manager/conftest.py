@@ -15,8 +15,11 @@ import pytest
 import websockets
 from pydantic import BaseModel
 
-from agent import auth
-from agent.protocol import (
+from manager.app import ManagerServer
+from manager.settings import Settings
+from testkit.stack import wait_for
+from wire import auth
+from wire.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     Register,
@@ -25,9 +28,6 @@ from agent.protocol import (
     dump,
     manager_message_adapter,
 )
-from manager.app import ManagerServer
-from manager.settings import Settings
-from tests.stack import wait_for
 
 ADMIN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-for-manager-tests"
@@ -100,7 +100,7 @@ class Manager:
 
 
 class FakeDelegate:
-    """Speaks the protocol with agent.protocol models; every received message is kept."""
+    """Speaks the protocol with wire.protocol models; every received message is kept."""
 
     def __init__(self, manager: Manager, token: str, *, account: str = "acct1",
                  name: str = "d1", tags: tuple[str, ...] = ("a",),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.protocol import (
+from wire.protocol import (
     Accept,
     LogLine,
     LogPayload,
@@ -37,7 +37,7 @@ def _cmd(module: str, attr: str) -> list[str]:
 async def served(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
     env = {**os.environ, "MANAGER_ADMIN_TOKEN": ADMIN, "MANAGER_SECRET_KEY": "k" * 40}
     proc = await asyncio.create_subprocess_exec(
-        *_cmd("manager.cli", "manager"), "serve", "--port", "0", "--db",
+        *_cmd("cli.manager_cmd", "manager"), "serve", "--port", "0", "--db",
         str(tmp_path / "m.db"), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL, env=env)
     assert proc.stdout is not None
@@ -62,12 +62,12 @@ async def _run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
 async def test_serve_token_submit_follow(served: tuple[str, dict[str, str]],
                                          tmp_path: Path) -> None:
     url, env = served
-    code, out, _ = await _run(env, *_cmd("manager.cli", "manager"), "token", "create",
+    code, out, _ = await _run(env, *_cmd("cli.manager_cmd", "manager"), "token", "create",
                               "--account", "acct1")
     assert code == 0
     token = out.strip().splitlines()[-1]
     assert token.startswith("edt.")
-    code, out, _ = await _run(env, *_cmd("manager.cli", "manager"), "token", "list")
+    code, out, _ = await _run(env, *_cmd("cli.manager_cmd", "manager"), "token", "list")
     assert code == 0 and "acct1" in out and token not in out
 
     m = Manager(tmp_path / "unused.db")
@@ -77,7 +77,7 @@ async def test_serve_token_submit_follow(served: tuple[str, dict[str, str]],
     task_file = tmp_path / "task.yaml"
     task_file.write_text("type: test.echo\nselectors: [a]\ntimeout: 1m\n"
                          "secrets: {PW: hidden-pw-value}\nparams: {x: 1}\n")
-    submit = asyncio.create_task(_run(env, *_cmd("manager.cli_client", "submit"),
+    submit = asyncio.create_task(_run(env, *_cmd("cli.client", "submit"),
                                       str(task_file), "--follow"))
     await d.send(Pull(free_slots=1))
     task = (await d.next("assign")).task
@@ -102,12 +102,12 @@ async def test_client_errors_are_one_line(tmp_path: Path,
                                           served: tuple[str, dict[str, str]]) -> None:
     _url, env = served
     code, _, err = await _run({**env, "MANAGER_ADMIN_TOKEN": "wrong"},
-                              *_cmd("manager.cli_client", "delegates"))
+                              *_cmd("cli.client", "delegates"))
     assert code == 1 and "admin token refused: set MANAGER_ADMIN_TOKEN" in err
     code, _, err = await _run({**env, "MANAGER_HOST_AND_PORT": "http://127.0.0.1:1"},
-                              *_cmd("manager.cli_client", "delegates"))
+                              *_cmd("cli.client", "delegates"))
     assert code == 1 and "manager unreachable at http://127.0.0.1:1" in err
     bad = tmp_path / "bad.yaml"
     bad.write_text("type: [unclosed\n")
-    code, _, err = await _run(env, *_cmd("manager.cli_client", "submit"), str(bad))
+    code, _, err = await _run(env, *_cmd("cli.client", "submit"), str(bad))
     assert code == 1 and f"{bad}:" in err

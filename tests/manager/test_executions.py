@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.protocol import Accept, Pull, ResultPayload, TaskStatus
+from wire.protocol import Accept, Pull, ResultPayload, TaskStatus
 
 from .conftest import FakeDelegate, Manager, wait_for
 

@@ -1,4 +1,4 @@
-"""The delegate websocket, driven by a fake delegate speaking agent.protocol."""
+"""The delegate websocket, driven by a fake delegate speaking wire.protocol."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent import auth
-from agent.protocol import (
+from wire import auth
+from wire.protocol import (
     CLOSE_AUTH_FAILED,
     CLOSE_REVOKED,
     MAX_MESSAGE_BYTES,
@@ -344,7 +344,7 @@ async def test_manager_times_out_silent_running_task(make_manager) -> None:  # t
 
 
 async def test_draining_gets_no_work(manager: Manager) -> None:
-    from agent.protocol import Draining
+    from wire.protocol import Draining
 
     d = FakeDelegate(manager, await manager.token())
     await d.connect()

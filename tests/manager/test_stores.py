@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from agent import auth
-from agent.protocol import (
+from wire import auth
+from wire.protocol import (
     Accept,
     LogLine,
     LogPayload,

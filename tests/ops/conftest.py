@@ -38,7 +38,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., DelegateProcess]]:
 
 
 async def health_port(proc: DelegateProcess, timeout: float = 20.0) -> int:
-    from tests.stack import wait_for
+    from testkit.stack import wait_for
 
     port: int = await wait_for(lambda: proc.health_port() or died(proc), timeout=timeout,
                                what="the 'health endpoint listening' line")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.sandbox_fixture import Aws
+from testkit.sandbox_fixture import Aws
 
 FAST_IMAGE = "public.ecr.aws/nginx/nginx:1.27"
 # The sandbox keeps these tasks PENDING for 15 ticks: the deployment reaches steady state

@@ -51,14 +51,14 @@ def delegate_env(manager_url: str, token: str, *, account: str = "acme",
 
 
 class DelegateProcess:
-    """One ``delegate run`` process. ``command`` defaults to ``python -m agent run`` from
+    """One ``delegate run`` process. ``command`` defaults to ``python -m cli run`` from
     this interpreter; the wheel test passes tini, setpriv and the venv's entry point."""
 
     def __init__(self, env: Mapping[str, str], log_path: Path, *,
                  command: Sequence[str] | None = None, cwd: Path | None = None,
                  preexec_fn: Callable[[], None] | None = None) -> None:
         self.env = dict(env)
-        self.command = list(command or [sys.executable, "-m", "agent", "run"])
+        self.command = list(command or [sys.executable, "-m", "cli", "run"])
         self.cwd = cwd
         self.log_path = log_path
         self.preexec_fn = preexec_fn

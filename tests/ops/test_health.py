@@ -14,8 +14,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from tests.sandbox_fixture import Aws
-from tests.stack import ManagerApi, ManagerProcess, wait_for
+from testkit.sandbox_fixture import Aws
+from testkit.stack import ManagerApi, ManagerProcess, wait_for
 
 from .conftest import HEARTBEAT, MANAGER_ARGS, exit_of, health_port
 from .deployments import rolling_deploy

@@ -6,8 +6,8 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 
-from agent.cli_run import EXIT_INIT_SCRIPT
-from tests.stack import ManagerApi, ManagerProcess, wait_for
+from cli.run import EXIT_INIT_SCRIPT
+from testkit.stack import ManagerApi, ManagerProcess, wait_for
 
 from .conftest import died, exit_of
 from .proc import DelegateProcess, delegate_env

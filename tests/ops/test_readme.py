@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
-SOURCES = "\n".join(p.read_text() for top in ("agent", "manager")
+SOURCES = "\n".join(p.read_text() for top in ("agent", "manager", "cli", "wire")
                     for p in sorted((ROOT / top).rglob("*.py")))
 
 # Fixed parts of messages the README quotes (the variable parts left out).

@@ -1,7 +1,7 @@
 """SIGTERM, as ECS sends it: stop taking work, tell the manager, let running tasks finish
 within SHUTDOWN_GRACE, abort the rest with "delegate stopping", flush, exit 0.
 
-The delegate is a real ``python -m agent run`` process; the deployments are real
+The delegate is a real ``python -m cli run`` process; the deployments are real
 ecs.rolling_deploy tasks against the sandbox."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from agent.app import FLUSH_TIMEOUT
-from tests.sandbox_fixture import Aws
-from tests.stack import ManagerApi, ManagerProcess, log_texts, wait_for
+from testkit.sandbox_fixture import Aws
+from testkit.stack import ManagerApi, ManagerProcess, log_texts, wait_for
 
 from .conftest import died, exit_of, health_port
 from .deployments import SLOW_IMAGE, rolling_deploy

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox_fixture import Aws
-from tests.stack import ManagerApi, ManagerProcess, wait_for
+from testkit.sandbox_fixture import Aws
+from testkit.stack import ManagerApi, ManagerProcess, wait_for
 
 from .conftest import exit_of, health_port
 from .deployments import rolling_deploy
@@ -27,11 +27,12 @@ from .proc import DelegateProcess, delegate_env
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the Dockerfile's build stage copies: the wheel is made of exactly these.
-WHEEL_SOURCES = ("pyproject.toml", "README.md", "agent", "tasks", "manager", "sandbox")
+WHEEL_SOURCES = ("pyproject.toml", "README.md", "agent", "tasks", "manager", "sandbox", "wire",
+                 "cli")
 NOBODY = 65534
 # Dependencies come from this interpreter's environment, minus anything of our own
 # distribution: the code that runs must be the wheel's.
-OWN = ("ecs_delegate", "__editable__", "agent", "tasks", "manager", "sandbox")
+OWN = ("ecs_delegate", "__editable__", "agent", "tasks", "manager", "sandbox", "wire", "cli")
 
 
 def _run(cmd: list[str], *, env: dict[str, str] | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.sandbox_fixture import Aws, eventually
+from testkit.sandbox_fixture import Aws, eventually
 
 
 def register(ecs: Any, family: str, image: str = "nginx:1.27",

@@ -1,4 +1,4 @@
-"""``python -m sandbox`` serves until SIGTERM and prints the exports to paste."""
+"""``python -m cli sandbox`` serves until SIGTERM and prints the exports to paste."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_runs_until_sigterm() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", "0", "--tick", "0.05"],
+        [sys.executable, "-m", "cli", "sandbox", "--port", "0", "--tick", "0.05"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.sandbox_fixture import Aws
+from testkit.sandbox_fixture import Aws
 
 
 def test_listener_and_rule_weights_can_be_shifted(aws: Aws) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from testkit.sandbox_fixture import Aws, eventually
 from tests.sandbox.ecs_helpers import register
-from tests.sandbox_fixture import Aws, eventually
 
 
 def run(aws: Aws, ecs: Any, family: str, **extra: Any) -> dict[str, Any]:

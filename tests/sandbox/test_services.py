@@ -8,6 +8,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from testkit.sandbox_fixture import Aws, eventually
 from tests.sandbox.ecs_helpers import (
     create_service,
     describe,
@@ -16,7 +17,6 @@ from tests.sandbox.ecs_helpers import (
     tasks,
     wait_completed,
 )
-from tests.sandbox_fixture import Aws, eventually
 
 DEPLOYMENT_ID = re.compile(r"^ecs-svc/\d{19}$")
 BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}

@@ -6,8 +6,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sandbox import Sandbox
+from testkit.sandbox_fixture import Aws
 from tests.sandbox.ecs_helpers import register
-from tests.sandbox_fixture import Aws
 
 
 def test_task_definition_registrations_are_throttled_past_the_burst(

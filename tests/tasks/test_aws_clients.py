@@ -13,7 +13,7 @@ from agent.context import TaskContext, TaskLog
 from sandbox import Sandbox
 from tasks.aws.clients import aws_session
 from tasks.aws.credentials import InheritCredentials
-from tests.sandbox_fixture import Aws
+from testkit.sandbox_fixture import Aws
 
 
 @pytest.fixture

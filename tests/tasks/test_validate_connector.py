@@ -7,7 +7,7 @@ import pytest
 
 from agent.context import TaskFailed
 from tasks.aws_validate import ValidateConnectorParams, validate_connector
-from tests.sandbox_fixture import Aws
+from testkit.sandbox_fixture import Aws
 from tests.tasks.ecs.support import make_ctx
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.context import TaskContext, TaskLog
-from agent.protocol import EventPayload, LogPayload, TaskPayload, UnitPayload, UnitStatus
+from wire.protocol import EventPayload, LogPayload, TaskPayload, UnitPayload, UnitStatus
 
 
 class MemoryFiles:

@@ -11,7 +11,7 @@ import pytest
 from agent.context import TaskFailed
 from tasks.ecs.bg_params import BlueGreenCreateParams, BlueGreenRollbackParams, BlueGreenSwapParams
 from tasks.ecs.bluegreen import blue_green_create_service, blue_green_rollback, blue_green_swap
-from tests.sandbox_fixture import Aws
+from testkit.sandbox_fixture import Aws
 
 from .support import Recorded, make_ctx
 

@@ -8,7 +8,7 @@ import pytest
 
 from agent.context import TaskFailed
 from tasks.ecs.canary import CanaryDeleteParams, CanaryDeployParams, canary_delete, canary_deploy
-from tests.sandbox_fixture import Aws
+from testkit.sandbox_fixture import Aws
 
 from .support import Recorded, make_ctx
 

@@ -16,7 +16,7 @@ from botocore.config import Config
 from tasks.aws.credentials import AccessKeyCredentials, InheritCredentials
 from tasks.ecs import describe
 from tasks.ecs.describe import shared_describer
-from tests.sandbox_fixture import Aws
+from testkit.sandbox_fixture import Aws
 
 REGION = "us-east-1"  # the sandbox's
 

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from agent.context import TaskFailed
-from agent.protocol import UnitStatus
 from sandbox import Sandbox
 from tasks.ecs import describe
 from tasks.ecs.params import RollingDeployParams, RollingRollbackParams
 from tasks.ecs.rolling import rolling_deploy, rolling_rollback
-from tests.sandbox_fixture import Aws
+from testkit.sandbox_fixture import Aws
+from wire.protocol import UnitStatus
 
 from .support import Recorded, make_ctx
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from agent.context import TaskFailed
-from agent.protocol import UnitStatus
 from tasks.ecs.runtask import RunTaskParams, run_task
-from tests.sandbox_fixture import Aws
+from testkit.sandbox_fixture import Aws
+from wire.protocol import UnitStatus
 
 from .support import Recorded, make_ctx
 

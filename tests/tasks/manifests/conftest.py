@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agent.context import TaskContext, TaskLog
-from agent.protocol import LogPayload
+from wire.protocol import LogPayload
 
 DATA = Path(__file__).parent / "data"
 

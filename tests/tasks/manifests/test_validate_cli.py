@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from tasks.validate_cli import validate
+from cli.validate import validate
 
 from .conftest import data
 

@@ -10,8 +10,8 @@ from typing import Any
 import click
 import structlog
 
-from agent.durations import parse_duration
-from manager.cli_client import Client, emit, option_manager, option_output
+from cli.client import Client, emit, option_manager, option_output
+from wire.durations import parse_duration
 
 
 class _DurationType(click.ParamType):  # type: ignore[type-arg]  # click 8.5 generic

@@ -129,7 +129,7 @@ async def run_delegate(settings: Settings) -> int:
 @click.option("--output", type=click.Choice(["text", "json"]), default="text")
 def version(output: str) -> None:
     """Print the version."""
-    from agent.protocol import SUPPORTED_PROTOCOL_VERSIONS
+    from wire.protocol import SUPPORTED_PROTOCOL_VERSIONS
 
     if output == "json":
         click.echo(json.dumps({"version": __version__,
@@ -146,8 +146,8 @@ def protocol(write_path: str | None) -> None:
     """Print the JSON Schema of every protocol message, both directions."""
     from pathlib import Path
 
-    from agent.protocol import json_schemas
-    from agent.protocol_doc import write
+    from cli.protocol_doc import write
+    from wire.protocol import json_schemas
 
     if write_path:
         changed = write(Path(write_path))
@@ -163,8 +163,8 @@ def docs(directory: str) -> None:
     """Regenerate the generated parts of docs/protocol.md and docs/tasks.md."""
     from pathlib import Path
 
-    from agent import protocol_doc, tasks_doc
     from agent.context import load_registry
+    from cli import protocol_doc, tasks_doc
 
     root = Path(directory)
     for name, changed in (

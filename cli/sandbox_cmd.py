@@ -1,4 +1,4 @@
-"""``delegate sandbox`` / ``python -m sandbox``: run the embedded AWS until interrupted."""
+"""``delegate sandbox`` (also ``python -m cli sandbox``): run the embedded AWS until interrupted."""
 
 from __future__ import annotations
 

@@ -11,20 +11,20 @@ import click
 
 # name -> "module:attribute" of a click command or group, in help order.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("agent.cli_run:run", "Run the delegate: connect to a manager and run tasks."),
-    "demo": ("manager.demo:demo", "Run the whole thing on embedded defaults, end to end."),
-    "submit": ("manager.cli_client:submit", "Submit a task or execution file to a manager."),
-    "task": ("manager.cli_client:task", "List, show, follow and abort tasks."),
-    "execution": ("manager.cli_client:execution", "List, show, abort and roll back executions."),
-    "files": ("manager.cli_client:files", "Put, get, list and remove files in the file store."),
-    "delegates": ("manager.cli_client:delegates", "List the delegates a manager knows."),
-    "manager": ("manager.cli:manager", "Run the reference manager and manage its tokens."),
-    "validate": ("tasks.validate_cli:validate",
+    "run": ("cli.run:run", "Run the delegate: connect to a manager and run tasks."),
+    "demo": ("cli.demo:demo", "Run the whole thing on embedded defaults, end to end."),
+    "submit": ("cli.client:submit", "Submit a task or execution file to a manager."),
+    "task": ("cli.client:task", "List, show, follow and abort tasks."),
+    "execution": ("cli.client:execution", "List, show, abort and roll back executions."),
+    "files": ("cli.client:files", "Put, get, list and remove files in the file store."),
+    "delegates": ("cli.client:delegates", "List the delegates a manager knows."),
+    "manager": ("cli.manager_cmd:manager", "Run the reference manager and manage its tokens."),
+    "validate": ("cli.validate:validate",
                  "Check a task or execution file offline and print the AWS requests."),
-    "sandbox": ("sandbox.cli:sandbox", "Run the embedded AWS sandbox (moto + ECS simulator)."),
-    "protocol": ("agent.cli_run:protocol", "Print the protocol's JSON Schema."),
-    "docs": ("agent.cli_run:docs", "Regenerate docs/protocol.md and docs/tasks.md."),
-    "version": ("agent.cli_run:version", "Print the version."),
+    "sandbox": ("cli.sandbox_cmd:sandbox", "Run the embedded AWS sandbox (moto + ECS simulator)."),
+    "protocol": ("cli.run:protocol", "Print the protocol's JSON Schema."),
+    "docs": ("cli.run:docs", "Regenerate docs/protocol.md and docs/tasks.md."),
+    "version": ("cli.run:version", "Print the version."),
 }
 
 

@@ -61,7 +61,7 @@ class ManagerProcess:
         env = {**os.environ, "MANAGER_ADMIN_TOKEN": ADMIN_TOKEN,
                "MANAGER_SECRET_KEY": "test-secret-key-for-manager-0123456789abcd",
                **self.env}
-        args = [sys.executable, "-m", "agent", "manager", "serve", "--host", "127.0.0.1",
+        args = [sys.executable, "-m", "cli", "manager", "serve", "--host", "127.0.0.1",
                 "--port", str(self.port), "--db", str(self.db), *self.extra_args]
         stderr = self.log_path.open("a")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True,

@@ -5,7 +5,7 @@ These pydantic models are the single source of truth: the manager imports them, 
 schema``). Guarantees (see docs/protocol.md):
 
 * auth: the delegate proves it holds its token with a short-lived signed JWT
-  (:mod:`agent.auth`); the token itself never travels;
+  (:mod:`wire.auth`); the token itself never travels;
 * pull: the delegate says how many free slots it has; the manager assigns a task to
   exactly one delegate and persists that before sending ``assign``;
 * per-task sequencing: every message a task produces carries ``seq`` (1, 2, ...); the

@@ -1,7 +1,7 @@
 """docs/protocol.md's generated part: the JSON Schema of every message, from the models.
 
 ``delegate protocol --write docs/protocol.md`` rewrites the part between the markers; a
-test fails when the file is out of date with ``agent/protocol.py``.
+test fails when the file is out of date with ``wire/protocol.py``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.protocol import json_schemas
+from wire.protocol import json_schemas
 
 BEGIN = "<!-- BEGIN GENERATED SCHEMA (delegate protocol --write docs/protocol.md) -->"
 END = "<!-- END GENERATED SCHEMA -->"

@@ -65,7 +65,7 @@ def _banner(text: str) -> None:
 
 
 def demo_file(name: str) -> str:
-    return resources.files("manager").joinpath("demo_files", name).read_text()
+    return resources.files("cli").joinpath("demo_files", name).read_text()
 
 
 @click.command()
@@ -239,7 +239,7 @@ async def _start_delegate(stack: contextlib.AsyncExitStack, url: str, token: str
 
 
 def _client(url: str) -> Any:
-    from manager.cli_client import Client
+    from cli.client import Client
 
     return Client(url)
 
@@ -298,7 +298,7 @@ def _upload_manifests(client: Any, network: Network) -> None:
 
 def _follow(client: Any, kind: str, ident: str, show_logs: bool,
             outcome: Outcome) -> dict[str, Any]:
-    from manager.cli_client import _follow_execution, _follow_task
+    from cli.client import _follow_execution, _follow_task
 
     outcome.current = (kind, ident)
     if kind == "task":

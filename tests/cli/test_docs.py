@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent import protocol_doc, tasks_doc
 from agent.context import load_registry
+from cli import protocol_doc, tasks_doc
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
