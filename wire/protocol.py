@@ -246,6 +246,16 @@ class Ack(_Msg):
     seq: int
 
 
+class Resend(_Msg):
+    """The manager could not keep the messages of ``task_id`` after ``after_seq`` (a
+    transient fault on its side): the delegate resends them on this connection at once,
+    without waiting for a reconnect."""
+
+    type: Literal["resend"] = "resend"
+    task_id: str
+    after_seq: int
+
+
 class Abort(_Msg):
     type: Literal["abort"] = "abort"
     task_id: str
@@ -274,7 +284,7 @@ class Disconnect(_Msg):
 
 
 ManagerMessage = Annotated[
-    Registered | Refused | Assign | Ack | Abort | HeartbeatAck | Error | Disconnect,
+    Registered | Refused | Assign | Ack | Resend | Abort | HeartbeatAck | Error | Disconnect,
     Field(discriminator="type"),
 ]
 manager_message_adapter: TypeAdapter[ManagerMessage] = TypeAdapter(ManagerMessage)
