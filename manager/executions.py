@@ -9,7 +9,6 @@ Statuses change only through :meth:`Executions._apply`, by the table in
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import structlog
@@ -18,6 +17,7 @@ from manager.db import Database, dumps, loads, now
 from manager.errors import ManagerError
 from manager.exec_states import FINISHED, HOLDING, MACHINE, ExecutionEvent, ExecutionStatus
 from manager.exec_steps import Earlier, earlier_of, plan_step
+from manager.exec_views import execution_view
 from manager.hub import Hub
 from manager.keys import SecretBox
 from manager.models import ExecutionFile, RollbackStep, Step
@@ -53,6 +53,22 @@ def _describe_service(spec: dict[str, Any]) -> str:
     infra = spec.get("infrastructure") or {}
     return (f"service {spec['service']} in {infra.get('region') or '-'}/"
             f"{infra.get('cluster') or '-'}")
+
+
+def holder_of(db: Database, key: str, execution_id: str) -> str | None:
+    """Another execution that holds the service (deploying, aborting, rolling back)."""
+    row = db.one("SELECT execution_id FROM executions WHERE service_key = ? AND "
+                 f"status IN {_HOLDING_SQL} AND execution_id != ? ORDER BY rowid LIMIT 1",
+                 key, execution_id)
+    return None if row is None else str(row["execution_id"])
+
+
+def newer_than(db: Database, row: Any) -> list[Any]:
+    """Executions of the same service that started deploying after this one."""
+    return db.all("SELECT execution_id, name, status, created_at FROM executions "
+                  "WHERE service_key = ? AND started_at IS NOT NULL AND rowid > "
+                  "(SELECT rowid FROM executions WHERE execution_id = ?) "
+                  "ORDER BY rowid", row["service_key"], row["execution_id"])
 
 
 class Executions:
@@ -111,7 +127,7 @@ class Executions:
         order = rollback_order(spec, runs)
         plan = describe(execution_id=execution_id, spec=spec, order=order,
                         earlier=self._earlier(runs))
-        newer = self._newer(row) if S(row["status"]).finished else []
+        newer = newer_than(self.db, row) if S(row["status"]).finished else []
         if newer and not force:
             raise Superseded(superseded_detail(execution_id=execution_id,
                                                service=_describe_service(spec),
@@ -138,7 +154,7 @@ class Executions:
         if row["phase"] == "rollback" or not MACHINE.allows(status, E.ROLLBACK_REQUESTED):
             raise Busy(f"execution {eid} has already rolled back (status {status})")
         if status.finished:
-            holder = self._holder(row["service_key"], eid)
+            holder = holder_of(self.db, row["service_key"], eid)
             if holder is not None:
                 raise Busy(f"execution {holder} is deploying the same service; roll back "
                            "when it has finished")
@@ -270,7 +286,7 @@ class Executions:
             self._apply(row, E.FAILURE_UNDONE if row["error"] else E.ROLLBACK_DONE)
 
     def _try_start(self, row: Any, spec: dict[str, Any]) -> None:
-        holder = self._holder(row["service_key"], row["execution_id"])
+        holder = holder_of(self.db, row["service_key"], row["execution_id"])
         if holder is None:
             earlier = self.db.one("SELECT execution_id FROM executions WHERE service_key = ? "
                                   "AND status = ? AND rowid < (SELECT rowid FROM executions "
@@ -314,19 +330,6 @@ class Executions:
     def _get(self, execution_id: str) -> Any:
         return self.db.one("SELECT * FROM executions WHERE execution_id = ?", execution_id)
 
-    def _holder(self, key: str, execution_id: str) -> str | None:
-        row = self.db.one("SELECT execution_id FROM executions WHERE service_key = ? AND "
-                          f"status IN {_HOLDING_SQL} AND execution_id != ? ORDER BY rowid "
-                          "LIMIT 1", key, execution_id)
-        return None if row is None else str(row["execution_id"])
-
-    def _newer(self, row: Any) -> list[Any]:
-        """Executions of the same service that started deploying after this one."""
-        return self.db.all("SELECT execution_id, name, status, created_at FROM executions "
-                           "WHERE service_key = ? AND started_at IS NOT NULL AND rowid > "
-                           "(SELECT rowid FROM executions WHERE execution_id = ?) "
-                           "ORDER BY rowid", row["service_key"], row["execution_id"])
-
     def _earlier(self, runs: list[dict[str, Any]]) -> Earlier:
         tasks = {}
         for run in runs:
@@ -352,30 +355,9 @@ class Executions:
         return str(runs[-1]["task_id"])
 
     def view(self, execution_id: str) -> dict[str, Any] | None:
-        row = self._get(execution_id)
-        if row is None:
-            return None
-        spec = loads(row["spec"])
-        runs = [self._run_view(run) for run in loads(row["runs"])]
-        version = hashlib.sha256(dumps([row["status"], row["waiting_reason"], [
-            (r["task_id"], r["status"]) for r in runs]]).encode()).hexdigest()[:16]
-        return {"execution_id": row["execution_id"], "name": row["name"], "version": version,
-                "service": spec["service"], "account_id": row["account_id"],
-                "status": row["status"], "phase": row["phase"],
-                "rollback_requested": bool(row["rollback_requested"]),
-                "waiting_reason": row["waiting_reason"], "error": row["error"],
-                "created_at": row["created_at"], "started_at": row["started_at"],
-                "ended_at": row["ended_at"], "runs": runs}
-
-    def _run_view(self, run: dict[str, Any]) -> dict[str, Any]:
-        if run.get("task_id") is None:
-            return {**run, "output": None}
-        task = self.store.get(run["task_id"])
-        return {**run, "status": task["status"] if task else None,
-                "error": task["error"] if task else None,
-                "output": loads(task["output"]) if task else None}
+        return execution_view(self._get(execution_id), self.store)
 
     def list(self, status: str | None, limit: int) -> list[dict[str, Any]]:
-        rows = self.db.all("SELECT execution_id FROM executions WHERE (? IS NULL OR status = ?) "
+        rows = self.db.all("SELECT * FROM executions WHERE (? IS NULL OR status = ?) "
                            "ORDER BY rowid DESC LIMIT ?", status, status, limit)
-        return [v for r in rows if (v := self.view(r["execution_id"])) is not None]
+        return [v for r in rows if (v := execution_view(r, self.store)) is not None]
