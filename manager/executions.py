@@ -132,6 +132,10 @@ class Executions:
             raise Superseded(superseded_detail(execution_id=execution_id,
                                                service=_describe_service(spec),
                                                newer=newer, plan=plan))
+        holder = holder_of(self.db, row["service_key"], execution_id)
+        if holder is not None and S(row["status"]).finished:  # forced or not: never both
+            raise Busy(f"execution {holder} is deploying the same service; roll back "
+                       "when it has finished")
         if newer:
             log.warning("forced rollback of a superseded execution",
                         execution=execution_id, newer=[r["execution_id"] for r in newer])
@@ -153,11 +157,6 @@ class Executions:
             raise Busy(f"execution {eid} is being aborted; roll it back when it has stopped")
         if row["phase"] == "rollback" or not MACHINE.allows(status, E.ROLLBACK_REQUESTED):
             raise Busy(f"execution {eid} has already rolled back (status {status})")
-        if status.finished:
-            holder = holder_of(self.db, row["service_key"], eid)
-            if holder is not None:
-                raise Busy(f"execution {holder} is deploying the same service; roll back "
-                           "when it has finished")
 
     def resume(self) -> None:
         for row in self.db.all("SELECT execution_id FROM executions WHERE status NOT IN "

@@ -323,3 +323,22 @@ async def test_a_one_account_manager_defaults_to_it(manager: Manager) -> None:
     assert r.status_code == 201, r.text
     view = await _exec(manager, r.json()["execution_id"])
     assert view["account_id"] == "acct1"
+
+
+async def test_force_never_rolls_back_while_a_newer_one_deploys(manager: Manager) -> None:
+    d = FakeDelegate(manager, await manager.token(), capacity=1,
+                     task_types=("test.echo", "ecs.rolling_rollback"))
+    await d.connect()
+    first = await _deployed(manager, Runner(d), {"existed": False, "serviceName": "myapp"})
+    second = (await manager.http.post("/api/executions", json=_ecs_execution())).json()
+    await d.send(Pull(free_slots=1))
+    await d.next("assign")  # the second one's deploy step, still running
+    r = await manager.http.post(f"/api/executions/{first}/rollback")
+    assert r.status_code == 409
+    assert f"- {second['execution_id']} (deploy myapp), created " in r.json()["detail"]
+    assert ", RUNNING" in r.json()["detail"]
+    r = await manager.http.post(f"/api/executions/{first}/rollback", json={"force": True})
+    assert r.status_code == 409
+    assert r.json()["detail"] == (f"execution {second['execution_id']} is deploying the same "
+                                  "service; roll back when it has finished")
+    assert (await _exec(manager, first))["status"] == "SUCCESS"
