@@ -30,7 +30,8 @@ class TaskFile(_In):
     context: dict[str, Any] = Field(default_factory=dict,
                                     description="expression context for fetched manifests")
     account_id: str | None = Field(
-        default=None, description="run only on delegates of this account (default: any)")
+        default=None, description="run only on delegates of this account; required when "
+                                  "the manager serves several, else that one account")
 
 
 class Infrastructure(BaseModel):
