@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from wire.protocol import Accept, Pull, ResultPayload, TaskStatus
@@ -342,3 +343,35 @@ async def test_force_never_rolls_back_while_a_newer_one_deploys(manager: Manager
     assert r.json()["detail"] == (f"execution {second['execution_id']} is deploying the same "
                                   "service; roll back when it has finished")
     assert (await _exec(manager, first))["status"] == "SUCCESS"
+
+
+async def test_an_aborting_execution_holds_the_service_across_a_restart(
+        make_manager: Callable[..., Manager]) -> None:
+    """ABORTING is a stored status: after a restart the execution still waits for its
+    step's task, keeps the next execution of the service queued, then ends ABORTED."""
+    m = make_manager()
+    await m.start()
+    d = FakeDelegate(m, await m.token(), capacity=1)
+    await d.connect()
+    eid = (await m.http.post("/api/executions", json=_execution())).json()["execution_id"]
+    await d.send(Pull(free_slots=1))
+    p1 = (await d.next("assign")).task
+    await d.send(Accept(task_id=p1.task_id))
+    await m.wait_status(p1.task_id, "RUNNING")
+    assert (await m.http.post(f"/api/executions/{eid}/abort")).json()["status"] == "ABORTING"
+    waiting = (await m.http.post("/api/executions", json=_execution())).json()
+    assert waiting["waiting_reason"].startswith(f"waiting for execution {eid}")
+    await m.stop()
+    await d.close()
+    m2 = make_manager()
+    await m2.start()
+    try:
+        d.inbox, d.manager = type(d.inbox)(), m2
+        await d.connect(running=[p1.task_id])
+        assert (await _exec(m2, eid))["status"] == "ABORTING"
+        await d.msg(p1.task_id, 1, ResultPayload(status=TaskStatus.ABORTED))
+        view = await _exec_status(m2, eid, "ABORTED")
+        assert [x["step_id"] for x in view["runs"]] == ["P1"]
+        await _exec_status(m2, waiting["execution_id"], "RUNNING")
+    finally:
+        await m2.stop()
