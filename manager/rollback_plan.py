@@ -68,7 +68,10 @@ def describe(*, execution_id: str, spec: dict[str, Any], order: list[str],
         rb = RollbackStep.model_validate(by_id[step_id])
         planned = plan_step(execution_id=execution_id, account_id=None, spec=spec, step=rb,
                             phase="rollback", earlier=earlier, secrets={})
-        if planned.skipped:
+        if rb.rolls_back not in earlier.statuses:
+            effect = (f"undo step {rb.rolls_back} once its task has stopped (it is running: "
+                      "what it changed is not known yet)")
+        elif planned.skipped:
             effect = f"skipped: {planned.skipped}"
         elif planned.error:
             effect = f"fails: {planned.error}"

@@ -255,7 +255,9 @@ async def test_rollback_of_a_running_execution_interrupts_it(manager: Manager) -
     r = await manager.http.post(f"/api/executions/{eid}/rollback")
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "ROLLING_BACK"
-    assert "1. R2 (test.echo, rolls back P2): run test.echo" in r.json()["plan"]
+    assert "1. R2 (test.echo, rolls back P2): undo step P2 once its task has stopped" \
+        in r.json()["plan"]
+    assert "2. R1 (test.echo, rolls back P1): run test.echo" in r.json()["plan"]
     assert (await d.next("abort")).task_id == p2.task_id
     await d.msg(p2.task_id, 1, ResultPayload(status=TaskStatus.ABORTED))
     assert [(await run.step()).step_id, (await run.step()).step_id] == ["R2", "R1"]
