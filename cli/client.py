@@ -214,9 +214,15 @@ def _follow_execution(client: Client, eid: str, show_logs: bool) -> dict[str, An
     last_reason = None
     while True:
         for run in view["runs"]:
-            if run["task_id"] in shown:
+            key = run["task_id"] or f"skipped:{run['step_id']}"
+            if key in shown:
                 continue
-            shown.add(run["task_id"])
+            shown.add(key)
+            if run["task_id"] is None:  # a SKIPPED rollback step: no task, error says why
+                if show_logs:
+                    click.echo(f"\n##### Rollback step {run['step_id']}: {run['status']} - "
+                               f"{run.get('error')}")
+                continue
             if show_logs:
                 label = "Rollback step" if run["phase"] == "rollback" else "Step"
                 click.echo(f"\n##### {label} {run['step_id']} (task {run['task_id']})")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Res
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from manager.accounts import AccountRequired, account_for
 from manager.db import loads, now
 from manager.executions import Busy
 from manager.files import BadPath
@@ -24,6 +25,8 @@ from manager.models import (
     ExecutionView,
     FileInfo,
     FileList,
+    RollbackAnswer,
+    RollbackRequest,
     Submitted,
     TaskFile,
     TaskList,
@@ -123,9 +126,10 @@ def task_view(st: State, row: Any) -> dict[str, Any]:
 def submit_task(body: TaskFile, st: StateDep) -> dict[str, Any]:
     """Queue a task. It is assigned at once if a matching delegate has a free slot;
     otherwise ``waiting_reason`` says what it waits for."""
+    account = _account(st, body.account_id, "task")
     task_id = st.hub.submit(NewTask(
         type=body.type, selectors=body.selectors, params=body.params, secrets=body.secrets,
-        context=body.context, timeout=body.timeout, account_id=body.account_id))
+        context=body.context, timeout=body.timeout, account_id=account))
     row = st.store.get(task_id)
     return {"task_id": task_id, "status": row["status"],
             "waiting_reason": row["waiting_reason"]}
@@ -220,6 +224,7 @@ def list_delegates(st: StateDep) -> dict[str, Any]:
              tags=["executions"])
 def submit_execution(body: ExecutionFile, st: StateDep) -> dict[str, Any]:
     """Start an execution, or queue it behind the execution deploying the same service."""
+    body = body.model_copy(update={"account_id": _account(st, body.account_id, "execution")})
     execution_id = st.executions.submit(body)
     view = st.executions.view(execution_id) or {}
     return {"execution_id": execution_id, "status": view.get("status", "QUEUED"),
@@ -262,17 +267,28 @@ def abort_execution(execution_id: str, st: StateDep,
     return _execution_or_404(st, execution_id)
 
 
-@router.post("/executions/{execution_id}/rollback", response_model=ExecutionView,
-             tags=["executions"])
-def rollback_execution(execution_id: str, st: StateDep) -> dict[str, Any]:
+@router.post("/executions/{execution_id}/rollback", response_model=RollbackAnswer,
+             tags=["executions"], responses={409: {"description": "refused: the detail says "
+                                                   "why (superseded, running, rolled back)"}})
+def rollback_execution(execution_id: str, st: StateDep,
+                       body: Annotated[RollbackRequest | None, Body()] = None
+                       ) -> dict[str, Any]:
     """Roll back on request: interrupt the running step, then run the rollback steps of
-    every step that started, newest first."""
+    every step that started, newest first. Only the latest execution of a service (or
+    the running one) unless ``force``: the 409 lists the newer ones and the plan."""
     _execution_or_404(st, execution_id)
     try:
-        st.executions.rollback(execution_id)
-    except Busy as exc:
+        plan = st.executions.rollback(execution_id, force=(body or RollbackRequest()).force)
+    except Busy as exc:  # Superseded too: its detail lists the newer ones
         raise HTTPException(409, str(exc)) from None
-    return _execution_or_404(st, execution_id)
+    return {**_execution_or_404(st, execution_id), "plan": plan or ""}
+
+
+def _account(st: State, given: str | None, what: str) -> str | None:
+    try:
+        return account_for(st.db, given, what)
+    except AccountRequired as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 # --------------------------------------------------------------------------- files

@@ -3,36 +3,44 @@
 The state lives in the database (``status``, ``phase``, ``runs``, ``plan``), and
 :meth:`Executions.advance` moves an execution forward whenever something it waits for
 changes (submit, a step's task finishing, another execution releasing the service,
-abort, rollback, manager start). No coroutine per execution, so a restart resumes."""
+abort, rollback, manager start). No coroutine per execution, so a restart resumes.
+Statuses change only through :meth:`Executions._apply`, by the table in
+:mod:`manager.exec_states`."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import structlog
 
 from manager.db import Database, dumps, loads, now
-from manager.expressions import ExpressionError, Resolver
+from manager.errors import ManagerError
+from manager.exec_states import FINISHED, HOLDING, MACHINE, ExecutionEvent, ExecutionStatus
+from manager.exec_steps import Earlier, earlier_of, plan_step
+from manager.exec_views import execution_view
 from manager.hub import Hub
 from manager.keys import SecretBox
 from manager.models import ExecutionFile, RollbackStep, Step
 from manager.naming import new_id
+from manager.rollback_plan import describe, rollback_order, superseded_detail
 from manager.signals import Signals
-from manager.taskstore import FINISHED, NewTask, TaskStore
+from manager.taskstore import TaskStore
 from wire.protocol import TaskStatus
 
 log = structlog.get_logger("manager.executions")
 
-QUEUED, RUNNING, ROLLING_BACK = "QUEUED", "RUNNING", "ROLLING_BACK"
-SUCCESS, FAILED, ABORTED, ROLLED_BACK = "SUCCESS", "FAILED", "ABORTED", "ROLLED_BACK"
-EXECUTION_FINISHED = (SUCCESS, FAILED, ABORTED, ROLLED_BACK)
+S, E = ExecutionStatus, ExecutionEvent
 _FAILURES = (TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.LOST)
-_INFRA_PARAMS = ("region", "cluster", "credentials")
+_FINISHED_SQL = "(" + ",".join(f"'{s.value}'" for s in FINISHED) + ")"
+_HOLDING_SQL = "(" + ",".join(f"'{s.value}'" for s in HOLDING) + ")"
 
 
-class Busy(Exception):
-    pass
+class Busy(ManagerError):
+    """The request conflicts with the execution's state (HTTP 409)."""
+
+
+class Superseded(Busy):
+    """A requested rollback of an execution newer ones of its service came after."""
 
 
 def service_key(spec: ExecutionFile) -> str:
@@ -45,6 +53,22 @@ def _describe_service(spec: dict[str, Any]) -> str:
     infra = spec.get("infrastructure") or {}
     return (f"service {spec['service']} in {infra.get('region') or '-'}/"
             f"{infra.get('cluster') or '-'}")
+
+
+def holder_of(db: Database, key: str, execution_id: str) -> str | None:
+    """Another execution that holds the service (deploying, aborting, rolling back)."""
+    row = db.one("SELECT execution_id FROM executions WHERE service_key = ? AND "
+                 f"status IN {_HOLDING_SQL} AND execution_id != ? ORDER BY rowid LIMIT 1",
+                 key, execution_id)
+    return None if row is None else str(row["execution_id"])
+
+
+def newer_than(db: Database, row: Any) -> list[Any]:
+    """Executions of the same service that started deploying after this one."""
+    return db.all("SELECT execution_id, name, status, created_at FROM executions "
+                  "WHERE service_key = ? AND started_at IS NOT NULL AND rowid > "
+                  "(SELECT rowid FROM executions WHERE execution_id = ?) "
+                  "ORDER BY rowid", row["service_key"], row["execution_id"])
 
 
 class Executions:
@@ -71,7 +95,7 @@ class Executions:
                         "spec, secrets_sealed, status, phase, runs, plan, created_at) "
                         "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         execution_id, spec.account_id, spec.name, service_key(spec),
-                        dumps(body), sealed, QUEUED, "steps", "[]", "[]", now())
+                        dumps(body), sealed, S.QUEUED, "steps", "[]", "[]", now())
         self.advance(execution_id)
         return execution_id
 
@@ -79,49 +103,104 @@ class Executions:
         row = self._get(execution_id)
         if row is None:
             return False
-        if row["status"] in EXECUTION_FINISHED:
+        status = S(row["status"])
+        if status.finished or status == S.ABORTING:
             return True
-        self.db.run("UPDATE executions SET abort_requested = 1 WHERE execution_id = ?",
-                    execution_id)
+        error = row["error"] if status == S.ROLLING_BACK and row["error"] else reason
+        self._apply(row, E.ABORT, error=error)
         current = self._current_task(row)
         if current is not None:
             self.hub.abort(current, reason)
         self.advance(execution_id)
         return True
 
-    def rollback(self, execution_id: str) -> bool:
+    def rollback(self, execution_id: str, *, force: bool = False) -> str | None:
         """Roll back on request: interrupt a running execution, or roll back a finished
-        one that has not rolled back yet."""
+        one that has not rolled back yet. Returns the plan text (None: no such
+        execution); raises :class:`Superseded` for an execution newer ones came after,
+        unless ``force``."""
         row = self._get(execution_id)
         if row is None:
-            return False
-        if row["phase"] == "rollback":
-            raise Busy(f"execution {execution_id} has already rolled back "
-                       f"(status {row['status']})")
-        if row["status"] in (QUEUED, RUNNING):
-            self.db.run("UPDATE executions SET rollback_requested = 1 WHERE execution_id = ?",
-                        execution_id)
-            current = self._current_task(row)
-            if current is not None:
-                self.hub.abort(current, "interrupted for a manual rollback")
-            self.advance(execution_id)
-            return True
-        holder = self._holder(row["service_key"], execution_id)
-        if holder is not None:
-            raise Busy(f"execution {holder} is deploying the same service; roll back when "
-                       "it has finished")
-        self.db.run("UPDATE executions SET status = ?, ended_at = NULL, rollback_requested = 1, "
-                    "abort_requested = 0 WHERE execution_id = ?", ROLLING_BACK, execution_id)
-        self._start_rollback(self._get(execution_id), error=None)
-        self._flush()
-        return True
+            return None
+        self._check_rollback_allowed(row)
+        spec, runs = loads(row["spec"]), loads(row["runs"])
+        order = rollback_order(spec, runs)
+        plan = describe(execution_id=execution_id, spec=spec, order=order,
+                        earlier=self._earlier(runs))
+        newer = newer_than(self.db, row) if S(row["status"]).finished else []
+        if newer and not force:
+            raise Superseded(superseded_detail(execution_id=execution_id,
+                                               service=_describe_service(spec),
+                                               newer=newer, plan=plan))
+        holder = holder_of(self.db, row["service_key"], execution_id)
+        if holder is not None and S(row["status"]).finished:  # forced or not: never both
+            raise Busy(f"execution {holder} is deploying the same service; roll back "
+                       "when it has finished")
+        if newer:
+            log.warning("forced rollback of a superseded execution",
+                        execution=execution_id, newer=[r["execution_id"] for r in newer])
+        if not self._apply(row, E.ROLLBACK_REQUESTED, phase="rollback", plan=dumps(order),
+                           rollback_requested=1, error=None, ended_at=None):
+            raise Busy(f"execution {execution_id} changed while the rollback was asked "
+                       "for; look at it and ask again")
+        current = self._current_task(row)
+        if current is not None:
+            self.hub.abort(current, "interrupted for a requested rollback")
+        self.advance(execution_id)
+        return plan
+
+    def _check_rollback_allowed(self, row: Any) -> None:
+        eid, status = row["execution_id"], S(row["status"])
+        if status == S.ROLLING_BACK:
+            raise Busy(f"execution {eid} is rolling back already")
+        if status == S.ABORTING:
+            raise Busy(f"execution {eid} is being aborted; roll it back when it has stopped")
+        if row["phase"] == "rollback" or not MACHINE.allows(status, E.ROLLBACK_REQUESTED):
+            raise Busy(f"execution {eid} has already rolled back (status {status})")
 
     def resume(self) -> None:
         for row in self.db.all("SELECT execution_id FROM executions WHERE status NOT IN "
-                               "(?,?,?,?) ORDER BY rowid", *EXECUTION_FINISHED):
+                               f"{_FINISHED_SQL} ORDER BY rowid"):
             self.advance(row["execution_id"])
 
-    # ------------------------------------------------------------------ the state machine
+    # ------------------------------------------------------------------ transitions
+
+    def _apply(self, row: Any, event: ExecutionEvent, **fields: Any) -> bool:
+        """The one place an execution's status changes: ``(status, event)`` through the
+        table, stored only if the row still has the status it was read with."""
+        old = S(row["status"])
+        new = MACHINE.next(old, event)
+        if new == S.RUNNING and old == S.QUEUED:
+            fields.update(started_at=now(), waiting_reason=None)
+        if new.finished:
+            fields.update(ended_at=now(), waiting_reason=None)
+        sets = "".join(f", {name} = ?" for name in fields)  # names from this module only
+        with self.db.tx():
+            changed = self.db.run(f"UPDATE executions SET status = ?{sets} WHERE "
+                                  "execution_id = ? AND status = ?", new,
+                                  *fields.values(), row["execution_id"], old)
+        if not changed:
+            return False
+        log.info("execution status", execution=row["execution_id"], on=str(event),
+                 old=str(old), status=str(new))
+        if new.finished:
+            self._release(row["service_key"])
+        self._pending.insert(0, row["execution_id"])
+        return True
+
+    def _save(self, execution_id: str, **fields: Any) -> None:
+        """Store progress that is not a status: ``runs``, ``plan``, ``waiting_reason``."""
+        sets = ", ".join(f"{name} = ?" for name in fields)
+        with self.db.tx():
+            self.db.run(f"UPDATE executions SET {sets} WHERE execution_id = ?",
+                        *fields.values(), execution_id)
+
+    def _release(self, key: str) -> None:
+        for waiting in self.db.all("SELECT execution_id FROM executions WHERE service_key = ? "
+                                   "AND status = ? ORDER BY rowid LIMIT 1", key, S.QUEUED):
+            self._pending.append(waiting["execution_id"])
+
+    # ------------------------------------------------------------------ advancing
 
     def _task_finished(self, task_id: str, status: TaskStatus) -> None:
         row = self.db.one("SELECT execution_id FROM tasks WHERE task_id = ?", task_id)
@@ -151,189 +230,133 @@ class Executions:
 
     def _advance(self, execution_id: str) -> None:
         row = self._get(execution_id)
-        if row is None or row["status"] in EXECUTION_FINISHED:
+        if row is None or S(row["status"]).finished:
             return
-        spec = loads(row["spec"])
-        if row["status"] == QUEUED:
+        status, spec, runs = S(row["status"]), loads(row["spec"]), loads(row["runs"])
+        if status == S.QUEUED:
             self._try_start(row, spec)
             return
-        runs = loads(row["runs"])
-        last_status = self._run_status(runs[-1]) if runs else None
-        if runs and (last_status is None or last_status.value not in FINISHED):
-            return
-        if row["phase"] == "steps":
-            if row["rollback_requested"]:
-                self._start_rollback(row, error=None)
-            elif row["abort_requested"] or last_status == TaskStatus.ABORTED:
-                self._end(row, ABORTED, "aborted by user")
-            elif last_status in _FAILURES:
-                last = runs[-1]
-                task = self.store.get(last["task_id"])
-                self._start_rollback(row, error=(
-                    f"step {last['step_id']} ended {last_status}: {task['error'] or 'no error'}"))
-            else:
-                done = sum(1 for r in runs if r["phase"] == "steps")
-                if done < len(spec["steps"]):
-                    self._start_step(row, spec, Step.model_validate(spec["steps"][done]),
-                                     "steps", None)
-                else:
-                    self._end(row, SUCCESS, None)
+        last = self._run_status(runs[-1]) if runs else None
+        if runs and (last is None or not last.finished):
+            return  # wait for the running step's task
+        if status == S.ABORTING:
+            self._apply(row, E.STOPPED)
+        elif status == S.RUNNING:
+            self._advance_steps(row, spec, runs, last)
         else:
-            plan = loads(row["plan"])
-            if row["abort_requested"]:
-                self._end(row, ABORTED, row["error"] or "aborted by user")
-            elif plan:
-                self._next_rollback(row, spec, plan)
+            self._advance_rollback(row, spec, runs)
+
+    def _advance_steps(self, row: Any, spec: dict[str, Any], runs: list[dict[str, Any]],
+                       last: TaskStatus | None) -> None:
+        if last == TaskStatus.ABORTED:
+            self._apply(row, E.STEP_ABORTED, error="a step's task was aborted")
+        elif last in _FAILURES:
+            task = self.store.get(runs[-1]["task_id"])
+            error = f"step {runs[-1]['step_id']} ended {last}: {task['error'] or 'no error'}"
+            log.info("execution rolling back", execution=row["execution_id"], error=error)
+            self._apply(row, E.STEP_FAILED, phase="rollback", error=error,
+                        plan=dumps(rollback_order(spec, runs)))
+        else:
+            done = sum(1 for r in runs if r["phase"] == "steps")
+            if done < len(spec["steps"]):
+                self._start_step(row, spec, Step.model_validate(spec["steps"][done]),
+                                 "steps", None)
             else:
-                failed_rb = [r["step_id"] for r in runs if r["phase"] == "rollback"
-                             and self._run_status(r) != TaskStatus.SUCCESS]
-                error = row["error"]
-                if failed_rb:
-                    error = (error + "; " if error else "") + \
-                        f"rollback step(s) {', '.join(failed_rb)} did not succeed"
-                status = FAILED if row["error"] or failed_rb else ROLLED_BACK
-                self._end(row, status, error)
+                self._apply(row, E.STEPS_DONE)
+
+    def _advance_rollback(self, row: Any, spec: dict[str, Any],
+                          runs: list[dict[str, Any]]) -> None:
+        plan = loads(row["plan"])
+        if plan:
+            step_id, rest = plan[0], plan[1:]
+            self._save(row["execution_id"], plan=dumps(rest))
+            rb = next(r for r in spec["rollbackSteps"] if r["id"] == step_id)
+            self._start_step(row, spec, RollbackStep.model_validate(rb), "rollback",
+                             rb["rollsBack"])
+            return
+        failed = [r["step_id"] for r in runs if r["phase"] == "rollback"
+                  and r.get("status") != "SKIPPED"
+                  and self._run_status(r) != TaskStatus.SUCCESS]
+        if failed:
+            error = (row["error"] + "; " if row["error"] else "") + \
+                f"rollback step(s) {', '.join(failed)} did not succeed"
+            self._apply(row, E.ROLLBACK_FAILED, error=error)
+        else:
+            self._apply(row, E.FAILURE_UNDONE if row["error"] else E.ROLLBACK_DONE)
 
     def _try_start(self, row: Any, spec: dict[str, Any]) -> None:
-        if row["abort_requested"]:
-            self._end(row, ABORTED, "aborted before it started")
-            return
-        holder = self._holder(row["service_key"], row["execution_id"])
+        holder = holder_of(self.db, row["service_key"], row["execution_id"])
         if holder is None:
             earlier = self.db.one("SELECT execution_id FROM executions WHERE service_key = ? "
                                   "AND status = ? AND rowid < (SELECT rowid FROM executions "
                                   "WHERE execution_id = ?) ORDER BY rowid LIMIT 1",
-                                  row["service_key"], QUEUED, row["execution_id"])
+                                  row["service_key"], S.QUEUED, row["execution_id"])
             holder = earlier["execution_id"] if earlier else None
         if holder is not None:
-            self.db.run("UPDATE executions SET waiting_reason = ? WHERE execution_id = ?",
-                        f"waiting for execution {holder}: it deploys the same "
-                        f"{_describe_service(spec)}", row["execution_id"])
+            self._save(row["execution_id"], waiting_reason=(
+                f"waiting for execution {holder}: it deploys the same "
+                f"{_describe_service(spec)}"))
             return
-        self.db.run("UPDATE executions SET status = ?, started_at = ?, waiting_reason = NULL "
-                    "WHERE execution_id = ?", RUNNING, now(), row["execution_id"])
-        self._pending.insert(0, row["execution_id"])
-
-    def _holder(self, key: str, execution_id: str) -> str | None:
-        row = self.db.one("SELECT execution_id FROM executions WHERE service_key = ? AND "
-                          "status IN (?, ?) AND execution_id != ? ORDER BY rowid LIMIT 1",
-                          key, RUNNING, ROLLING_BACK, execution_id)
-        return None if row is None else str(row["execution_id"])
-
-    def _start_rollback(self, row: Any, *, error: str | None) -> None:
-        spec = loads(row["spec"])
-        started = [r["step_id"] for r in loads(row["runs"]) if r["phase"] == "steps"]
-        plan: list[str] = []
-        for step_id in reversed(started):
-            plan += [rb["id"] for rb in spec["rollbackSteps"] if rb["rollsBack"] == step_id]
-        self.db.run("UPDATE executions SET phase = 'rollback', status = ?, plan = ?, error = ? "
-                    "WHERE execution_id = ?", ROLLING_BACK, dumps(plan), error,
-                    row["execution_id"])
-        log.info("execution rolling back", execution=row["execution_id"], plan=plan)
-        self._pending.insert(0, row["execution_id"])
-
-    def _next_rollback(self, row: Any, spec: dict[str, Any], plan: list[str]) -> None:
-        step_id, rest = plan[0], plan[1:]
-        self.db.run("UPDATE executions SET plan = ? WHERE execution_id = ?", dumps(rest),
-                    row["execution_id"])
-        rb = next(r for r in spec["rollbackSteps"] if r["id"] == step_id)
-        self._start_step(row, spec, RollbackStep.model_validate(rb), "rollback",
-                         rb["rollsBack"])
+        self._apply(row, E.START)
 
     def _start_step(self, row: Any, spec: dict[str, Any], step: Step, phase: str,
                     rolls_back: str | None) -> None:
         runs = loads(row["runs"])
-        outputs: dict[str, dict[str, Any]] = {}
-        for run in runs:
-            task = self.store.get(run["task_id"])
-            if task is not None and task["status"] in FINISHED:
-                outputs[run["step_id"]] = loads(task["output"]) or {}
-        infra = spec.get("infrastructure") or {}
-        where = f"{'steps' if phase == 'steps' else 'rollbackSteps'}[{step.id}].params"
-        params = dict(step.params)
-        for key in _INFRA_PARAMS:
-            if key not in params and infra.get(key) is not None:
-                params[key] = infra[key]
-        secrets = self.box.open(row["secrets_sealed"]) or {}
-        context = {
-            "artifact": spec.get("artifact") or {},
-            "primary": {"artifact": spec.get("artifact") or {}},
-            "serviceVariables": spec.get("serviceVariables") or {},
-            "env": spec.get("env") or {},
-            "infra": {k: infra.get(k) for k in ("region", "cluster")},
-            "execution": {"id": row["execution_id"], "name": spec["name"],
-                          "steps": {k: {"output": v} for k, v in outputs.items()}},
-        }
-        error = None
-        try:
-            params = Resolver(outputs=outputs, infra=infra).resolve(params, where)
-        except ExpressionError as exc:
-            error = str(exc)
-        new = NewTask(type=step.type, selectors=step.selectors
-                      if step.selectors is not None else spec.get("selectors") or [],
-                      params=params, secrets=dict(secrets), context=context,
-                      timeout=step.timeout or 3600.0, account_id=row["account_id"],
-                      execution_id=row["execution_id"], step_id=step.id)
-        task_id = self.store.create(new)
-        runs.append({"step_id": step.id, "phase": phase, "rolls_back": rolls_back,
-                     "task_id": task_id})
-        self.db.run("UPDATE executions SET runs = ? WHERE execution_id = ?", dumps(runs),
-                    row["execution_id"])
-        if error is not None:
-            self.store.finish(task_id, TaskStatus.FAILED, error=error)
+        planned = plan_step(execution_id=row["execution_id"], account_id=row["account_id"],
+                            spec=spec, step=step, phase=phase, earlier=self._earlier(runs),
+                            secrets=self.box.open(row["secrets_sealed"]) or {})
+        run: dict[str, Any] = {"step_id": step.id, "phase": phase, "rolls_back": rolls_back}
+        if planned.skipped is not None:
+            # No task: nothing of that step is there to undo. Said, not counted a failure.
+            log.info("rollback step skipped", execution=row["execution_id"], step=step.id,
+                     reason=planned.skipped)
+            runs.append({**run, "task_id": None, "status": "SKIPPED",
+                         "error": planned.skipped})
+            self._save(row["execution_id"], runs=dumps(runs))
+            self._pending.insert(0, row["execution_id"])
+            return
+        task_id = self.store.create(planned.task)
+        runs.append({**run, "task_id": task_id})
+        self._save(row["execution_id"], runs=dumps(runs))
+        if planned.error is not None:
+            self.store.finish(task_id, TaskStatus.FAILED, error=planned.error)
             return
         self.hub.refresh_waiting_reasons([task_id])
         self.hub.dispatch()
-
-    def _end(self, row: Any, status: str, error: str | None) -> None:
-        self.db.run("UPDATE executions SET status = ?, error = ?, ended_at = ?, "
-                    "waiting_reason = NULL WHERE execution_id = ?", status, error, now(),
-                    row["execution_id"])
-        log.info("execution finished", execution=row["execution_id"], status=status)
-        for waiting in self.db.all("SELECT execution_id FROM executions WHERE service_key = ? "
-                                   "AND status = ? ORDER BY rowid LIMIT 1",
-                                   row["service_key"], QUEUED):
-            self._pending.append(waiting["execution_id"])
 
     # ------------------------------------------------------------------ reading
 
     def _get(self, execution_id: str) -> Any:
         return self.db.one("SELECT * FROM executions WHERE execution_id = ?", execution_id)
 
+    def _earlier(self, runs: list[dict[str, Any]]) -> Earlier:
+        tasks = {}
+        for run in runs:
+            task = self.store.get(run["task_id"]) if run.get("task_id") else None
+            if task is not None:
+                tasks[run["task_id"]] = {"status": task["status"],
+                                         "output": loads(task["output"])}
+        return earlier_of(runs, tasks)
+
     def _run_status(self, run: dict[str, Any]) -> TaskStatus | None:
+        if run.get("task_id") is None:  # a skipped rollback step: done, nothing ran
+            return TaskStatus.SUCCESS
         task = self.store.get(run["task_id"])
         return None if task is None else TaskStatus(task["status"])
 
     def _current_task(self, row: Any) -> str | None:
         runs = loads(row["runs"])
-        if not runs:
+        if not runs or runs[-1].get("task_id") is None:
             return None
         status = self._run_status(runs[-1])
-        if status is None or status.value in FINISHED:
+        if status is None or status.finished:
             return None
         return str(runs[-1]["task_id"])
 
     def view(self, execution_id: str) -> dict[str, Any] | None:
-        row = self._get(execution_id)
-        if row is None:
-            return None
-        spec = loads(row["spec"])
-        runs = []
-        for run in loads(row["runs"]):
-            task = self.store.get(run["task_id"])
-            runs.append({**run, "status": task["status"] if task else None,
-                         "error": task["error"] if task else None,
-                         "output": loads(task["output"]) if task else None})
-        version = hashlib.sha256(dumps([row["status"], row["waiting_reason"], [
-            (r["task_id"], r["status"]) for r in runs]]).encode()).hexdigest()[:16]
-        return {"execution_id": row["execution_id"], "name": row["name"], "version": version,
-                "service": spec["service"], "account_id": row["account_id"],
-                "status": row["status"], "phase": row["phase"],
-                "waiting_reason": row["waiting_reason"], "error": row["error"],
-                "created_at": row["created_at"], "started_at": row["started_at"],
-                "ended_at": row["ended_at"], "runs": runs}
+        return execution_view(self._get(execution_id), self.store)
 
     def list(self, status: str | None, limit: int) -> list[dict[str, Any]]:
-        rows = self.db.all("SELECT execution_id FROM executions WHERE (? IS NULL OR status = ?) "
+        rows = self.db.all("SELECT * FROM executions WHERE (? IS NULL OR status = ?) "
                            "ORDER BY rowid DESC LIMIT ?", status, status, limit)
-        return [v for r in rows if (v := self.view(r["execution_id"])) is not None]
+        return [v for r in rows if (v := execution_view(r, self.store)) is not None]

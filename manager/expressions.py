@@ -33,6 +33,16 @@ class ExpressionError(ValueError):
     pass
 
 
+class MissingOutput(ExpressionError):
+    """A step that ran recorded no output under ``key``: for a rollback step whose step
+    failed early, that means there is nothing to roll back (see manager.exec_runs)."""
+
+    def __init__(self, message: str, step_id: str, key: str) -> None:
+        super().__init__(message)
+        self.step_id = step_id
+        self.key = key
+
+
 class Resolver:
     def __init__(self, *, outputs: dict[str, dict[str, Any]], infra: dict[str, Any]) -> None:
         # outputs: step id -> output of a step that has run (absent: not run yet).
@@ -71,8 +81,8 @@ class Resolver:
             for part in key.split("."):
                 if not isinstance(value, dict) or part not in value:
                     have = ", ".join(sorted(self.outputs[step_id])) or "nothing"
-                    raise ExpressionError(f"{where}: <+{expr}>: step {step_id!r} has no output "
-                                          f"{key!r} (its outputs: {have})")
+                    raise MissingOutput(f"{where}: <+{expr}>: step {step_id!r} has no output "
+                                        f"{key!r} (its outputs: {have})", step_id, key)
                 value = value[part]
             return True, value
         if expr.startswith("infra."):

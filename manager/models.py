@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -30,7 +30,8 @@ class TaskFile(_In):
     context: dict[str, Any] = Field(default_factory=dict,
                                     description="expression context for fetched manifests")
     account_id: str | None = Field(
-        default=None, description="run only on delegates of this account (default: any)")
+        default=None, description="run only on delegates of this account; required when "
+                                  "the manager serves several, else that one account")
 
 
 class Infrastructure(BaseModel):
@@ -186,8 +187,10 @@ class StepRunView(BaseModel):
     step_id: str
     phase: str = Field(description="'steps' or 'rollback'")
     rolls_back: str | None = None
-    task_id: str | None
-    status: TaskStatus | None
+    task_id: str | None = Field(description="none for a SKIPPED rollback step")
+    status: TaskStatus | Literal["SKIPPED"] | None = Field(
+        description="its task's status; SKIPPED: a rollback step whose step had recorded "
+                    "nothing to roll back (error says why)")
     error: str | None = None
     output: dict[str, Any] | None = None
 
@@ -200,12 +203,23 @@ class ExecutionView(BaseModel):
     account_id: str | None
     status: str
     phase: str
+    rollback_requested: bool = Field(
+        default=False, description="a rollback was asked for (POST .../rollback)")
     waiting_reason: str | None
     error: str | None
     created_at: float
     started_at: float | None
     ended_at: float | None
     runs: list[StepRunView]
+
+
+class RollbackRequest(_In):
+    force: bool = Field(default=False, description="roll back even though newer executions "
+                                                   "of the service came after this one")
+
+
+class RollbackAnswer(ExecutionView):
+    plan: str = Field(description="what the rollback does, step by step")
 
 
 class ExecutionList(BaseModel):

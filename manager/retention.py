@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from manager.db import Database
+from manager.exec_states import FINISHED as EXECUTION_FINISHED
+
+_EXECUTION_FINISHED_SQL = "(" + ",".join(f"'{s.value}'" for s in EXECUTION_FINISHED) + ")"
 
 
 def prune(db: Database, cutoff: float) -> int:
@@ -12,7 +15,7 @@ def prune(db: Database, cutoff: float) -> int:
     with db.tx():
         old_exec = [r["execution_id"] for r in db.all(
             "SELECT execution_id FROM executions WHERE ended_at IS NOT NULL AND ended_at < ? "
-            "AND status IN ('SUCCESS','FAILED','ABORTED','ROLLED_BACK')", cutoff)]
+            f"AND status IN {_EXECUTION_FINISHED_SQL}", cutoff)]
         doomed = [r["task_id"] for r in db.all(
             f"SELECT task_id FROM tasks WHERE status IN {finished} AND ended_at < ? AND "
             f"(execution_id IS NULL OR execution_id NOT IN (SELECT execution_id FROM "

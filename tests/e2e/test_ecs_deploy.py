@@ -287,3 +287,71 @@ async def test_an_aborted_run_task_stops_the_tasks_it_started(
     assert task["stoppedReason"] == "ecs-delegate: step aborted"
     texts = "\n".join(log_texts(await api.logs(task_id)))
     assert "Stopping 1 task(s) this step started" in texts
+
+
+def _rolling_execution(aws: Aws, image: str) -> dict[str, Any]:
+    return {
+        "name": f"deploy {image}", "service": "myapp-rb", "selectors": ["ecs"],
+        "infrastructure": {"region": aws.region, "cluster": aws.cluster},
+        "artifact": {"image": image},
+        "steps": [{"id": "deploy", "type": "ecs.rolling_deploy", "params": {
+            "pollInterval": "0.1s", "steadyStateTimeout": "60s", "manifests": {
+                "taskDefinition": {"store": "inline", "content": (
+                    DATA / "RegisterTaskDefinitionRequest.yaml").read_text()},
+                "serviceDefinition": {"store": "inline", "content": doc_file(
+                    "CreateServiceRequest.yaml", aws, "myapp-rb")}}}}],
+        "rollbackSteps": [{"id": "undo", "type": "ecs.rolling_rollback", "rollsBack": "deploy",
+                           "params": {"pollInterval": "0.1s", "rollbackData":
+                                      "<+execution.steps.deploy.output.rollbackData>"}}],
+    }
+
+
+async def _finished(api: ManagerApi, eid: str) -> dict[str, Any]:
+    async def status() -> dict[str, Any] | None:
+        view: dict[str, Any] = (await api.client.get(f"/api/executions/{eid}")).json()
+        return view if view["status"] in ("SUCCESS", "FAILED", "ROLLED_BACK",
+                                          "ABORTED") else None
+    done: dict[str, Any] = await wait_for(status, timeout=90, interval=0.1,
+                                          what=f"execution {eid} to finish")
+    return done
+
+
+async def test_rolling_back_a_superseded_deployment_is_refused_and_the_latest_restores(
+        aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
+    """Issue 17: rolling back the deployment that created a service, after a newer one
+    updated it, would delete the live service. It is refused with the newer execution
+    named; rolling back the latest one restores the first one's task definition."""
+    ecs = aws.client("ecs")
+
+    def live() -> dict[str, Any]:
+        svc: dict[str, Any] = ecs.describe_services(cluster=aws.cluster,
+                                                    services=["myapp-rb"])["services"][0]
+        return svc
+
+    eids = []
+    for image in ("nginx:1.27", "nginx:1.28"):
+        r = await api.client.post("/api/executions", json=_rolling_execution(aws, image))
+        assert r.status_code == 201, r.text
+        eids.append(r.json()["execution_id"])
+        done = await _finished(api, eids[-1])
+        assert done["status"] == "SUCCESS", json.dumps(done)[:2000]
+    first, second = eids
+    first_td = (await _finished(api, first))["runs"][0]["output"]["taskDefinitionArn"]
+    second_td = live()["taskDefinition"]
+    assert second_td != first_td
+
+    r = await api.client.post(f"/api/executions/{first}/rollback")
+    assert r.status_code == 409, r.text
+    detail = r.json()["detail"]
+    assert f"- {second} (deploy nginx:1.28)" in detail
+    assert "delete service myapp-rb, which the deployment created" in detail
+    assert (live()["status"], live()["taskDefinition"]) == ("ACTIVE", second_td)
+    assert (await _finished(api, first))["status"] == "SUCCESS"
+
+    r = await api.client.post(f"/api/executions/{second}/rollback")
+    assert r.status_code == 200, r.text
+    assert f"restore service myapp-rb to task definition {first_td}" in r.json()["plan"]
+    view = await _finished(api, second)
+    assert (view["status"], view["rollback_requested"]) == ("ROLLED_BACK", True), \
+        json.dumps(view)[:2000]
+    assert (live()["status"], live()["taskDefinition"]) == ("ACTIVE", first_td)
