@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from manager.db import Database
+from manager.idempotency import prune_keys
 
 
 def prune(db: Database, cutoff: float) -> int:
@@ -26,4 +27,5 @@ def prune(db: Database, cutoff: float) -> int:
             db.run("DELETE FROM tasks WHERE task_id = ?", task_id)
         for eid in old_exec:
             db.run("DELETE FROM executions WHERE execution_id = ?", eid)
+        prune_keys(db, cutoff)
     return len(doomed)
