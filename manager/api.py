@@ -117,7 +117,7 @@ def task_view(st: State, row: Any) -> dict[str, Any]:
         "waiting_reason": row["waiting_reason"], "units": units,
         "output": loads(row["output"]), "error": row["error"], "last_seq": row["last_seq"],
         "log_truncated": bool(row["truncated"]), "execution_id": row["execution_id"],
-        "step_id": row["step_id"],
+        "step_id": row["step_id"], "late_result": bool(row["late_result"]),
     }
 
 
