@@ -242,8 +242,8 @@ async def task_logs(task_id: str, st: StateDep, after: int = 0,
 async def list_delegates(st: StateDep) -> dict[str, Any]:
     out = []
     for row in st.db.all("SELECT * FROM delegates ORDER BY account_id, name, connected_at"):
-        running = st.db.one("SELECT COUNT(*) AS n FROM tasks WHERE instance_id = ? AND "
-                            "status IN ('RUNNING', 'ASSIGNED')", row["instance_id"])
+        running = st.db.one("SELECT COUNT(*) AS n FROM tasks WHERE delegate_id = ? AND "
+                            "status IN ('RUNNING', 'ASSIGNED')", row["delegate_id"])
         out.append(DelegateView(
             delegate_id=row["delegate_id"], account_id=row["account_id"], name=row["name"],
             instance_id=row["instance_id"], tags=loads(row["tags"]), version=row["version"],
