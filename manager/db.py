@@ -23,7 +23,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from manager.errors import ManagerError
+
+log = structlog.get_logger("manager.db")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -197,8 +201,14 @@ class Database:
             action()
 
     def _run_after(self) -> None:
+        # The transaction is committed: a failing follow-up must not look to the caller
+        # as if its change failed (it would retry what is already stored).
         while self._after:
-            self._after.pop(0)()
+            action = self._after.pop(0)
+            try:
+                action()
+            except Exception:
+                log.exception("an action after a commit failed")
 
     def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()
