@@ -1,5 +1,7 @@
 """Concurrent submissions against the real manager process with two real delegates: every
-answer is 2xx, every task runs exactly once, none is left behind (issue 16)."""
+answer is 2xx, every task runs exactly once — retried submissions included — and none is
+left behind (issue 16; before the fix about 47 of 300 answered 500 and 39 connections
+broke)."""
 
 from __future__ import annotations
 
@@ -22,11 +24,15 @@ async def _client(manager: ManagerProcess, jobs: asyncio.Queue[int],
                 n = jobs.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            try:
-                answers.append(await client.post("/api/tasks", json={
-                    "type": "test.echo", "selectors": ["burst"], "params": {"n": n}}))
-            except httpx.HTTPError as exc:  # counted: the manager broke the connection
-                broken.append(repr(exc))
+            # Every tenth submission is sent twice, as a client retrying would.
+            for _ in range(2 if n % 10 == 0 else 1):
+                try:
+                    answers.append(await client.post(
+                        "/api/tasks", headers={"Idempotency-Key": f"burst-{n}"},
+                        json={"type": "test.echo", "selectors": ["burst"],
+                              "params": {"n": n}}))
+                except httpx.HTTPError as exc:  # counted: the manager broke the connection
+                    broken.append(repr(exc))
 
 
 async def test_a_burst_of_submissions_runs_every_task_exactly_once(
@@ -47,7 +53,9 @@ async def test_a_burst_of_submissions_runs_every_task_exactly_once(
         codes = Counter(r.status_code for r in answers)
         assert set(codes) == {201} and not broken, (codes, len(broken), [
             r.text for r in answers if r.status_code != 201][:3])
-        ids = [r.json()["task_id"] for r in answers]
+        ids = sorted({r.json()["task_id"] for r in answers})
+        assert len(answers) == SUBMISSIONS + SUBMISSIONS // 10
+        assert len(ids) == SUBMISSIONS  # the retries answered the first task's id
         results = [await api.wait_finished(i, timeout=60) for i in ids]
     statuses = Counter(r["status"] for r in results)
     assert statuses == {"SUCCESS": SUBMISSIONS}, statuses
