@@ -256,9 +256,21 @@ async def list_delegates(st: StateDep) -> dict[str, Any]:
 # --------------------------------------------------------------------------- executions
 
 
+def _check_steps_fit(body: ExecutionFile) -> None:
+    """413 for a step that is too large to send as written (rendering can only add to
+    it: what grows past the limit then fails that step instead)."""
+    for step in [*body.steps, *body.rollback_steps]:
+        try:
+            check_fits(NewTask(type=step.type, selectors=[], params=step.params,
+                               secrets=body.secrets, context={}, timeout=0.0))
+        except TooLarge as exc:
+            raise HTTPException(413, f"step {step.id}: {exc}") from None
+
+
 @router.post("/executions", response_model=ExecutionSubmitted, status_code=201,
              tags=["executions"],
-             responses={409: {"description": "Idempotency-Key reused with another body"}})
+             responses={409: {"description": "Idempotency-Key reused with another body"},
+                        413: {"description": "a step is too large to send to a delegate"}})
 async def submit_execution(body: ExecutionFile, st: StateDep,
                            idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Start an execution, or queue it behind the execution deploying the same service."""
@@ -266,6 +278,7 @@ async def submit_execution(body: ExecutionFile, st: StateDep,
                               body.model_dump(mode="json", by_alias=True))
     if first is not None:
         return first
+    _check_steps_fit(body)
     # One transaction: the execution, its first task and the key are stored together,
     # and what is sent to delegates goes out after the commit.
     with st.db.tx():

@@ -88,6 +88,14 @@ async def test_a_task_too_large_for_the_wire_is_refused_at_submission(manager: M
     assert await _task_count(manager) == 0
 
 
+async def test_an_execution_with_a_step_too_large_is_refused(manager: Manager) -> None:
+    body = _execution()
+    body["steps"][0]["params"] = {"blob": "x" * MAX_MESSAGE_BYTES}
+    r = await manager.http.post("/api/executions", json=body)
+    assert r.status_code == 413 and r.json()["detail"].startswith("step P1: the task is")
+    assert (await manager.http.get("/api/executions")).json()["executions"] == []
+
+
 async def test_an_unsendable_assign_fails_its_task_and_the_delegate_keeps_serving(
         manager: Manager) -> None:
     assert manager.server is not None
