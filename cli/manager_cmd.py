@@ -44,13 +44,16 @@ def manager() -> None:
 @click.option("--heartbeat-interval", type=DURATION, default="10s", show_default=True)
 @click.option("--lease-ttl", type=DURATION, default="30s", show_default=True,
               help="A delegate silent this long loses its running tasks (LOST).")
+@click.option("--reconnect-grace", type=DURATION, default="60s", show_default=True,
+              help="After a start, extra time delegates get to reconnect before a lease "
+                   "expires; at least their RECONNECT_MAX_DELAY.")
 @click.option("--max-log-bytes", type=int, default=5 * 1024 * 1024, show_default=True)
 @click.option("--max-file-bytes", type=int, default=10 * 1024 * 1024, show_default=True)
 @click.option("--retention", type=DURATION, default="7d", show_default=True,
               help="Finished tasks and executions older than this are pruned.")
 def serve(host: str, port: int, db_path: Path, tls_cert: Path | None, tls_key: Path | None,
           heartbeat_interval: float, lease_ttl: float, max_log_bytes: int,
-          max_file_bytes: int, retention: float) -> None:
+          max_file_bytes: int, retention: float, reconnect_grace: float) -> None:
     """Serve the HTTP API, the delegate websocket, the file store and the log service.
 
     The admin token comes from MANAGER_ADMIN_TOKEN; without it the manager creates one
@@ -65,7 +68,8 @@ def serve(host: str, port: int, db_path: Path, tls_cert: Path | None, tls_key: P
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     settings = Settings(db_path=db_path, heartbeat_interval=heartbeat_interval,
                         lease_ttl=lease_ttl, max_log_bytes=max_log_bytes,
-                        max_file_bytes=max_file_bytes, retention=retention)
+                        max_file_bytes=max_file_bytes, retention=retention,
+                        reconnect_grace=reconnect_grace)
     _, token_file = load_admin_token(db_path, None)
     if token_file is not None:
         click.echo(f"admin token: in {token_file} (set MANAGER_ADMIN_TOKEN to use your own)",

@@ -6,14 +6,16 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from manager.accounts import AccountRequired, account_for
 from manager.db import loads, now
+from manager.dispatch import TooLarge, check_fits
 from manager.executions import Busy
 from manager.files import BadPath
+from manager.idempotency import BadKey, KeyReused
 from manager.keys import tokens_equal
 from manager.models import (
     AbortRequest,
@@ -67,7 +69,7 @@ StateDep = Annotated[State, Depends(state)]
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"])
-def create_token(body: TokenCreate, st: StateDep) -> dict[str, Any]:
+async def create_token(body: TokenCreate, st: StateDep) -> dict[str, Any]:
     """Mint a delegate token for an account. The token is in this answer only."""
     token, token_id = auth.new_token()
     created = now()
@@ -80,14 +82,14 @@ def create_token(body: TokenCreate, st: StateDep) -> dict[str, Any]:
 
 
 @router.get("/tokens", response_model=TokenList, tags=["tokens"])
-def list_tokens(st: StateDep) -> dict[str, Any]:
+async def list_tokens(st: StateDep) -> dict[str, Any]:
     rows = st.db.all("SELECT token_id, account_id, name, created_at, revoked_at FROM tokens "
                      "ORDER BY created_at")
     return {"tokens": [dict(r) for r in rows]}
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenView, tags=["tokens"])
-def revoke_token(token_id: str, st: StateDep) -> dict[str, Any]:
+async def revoke_token(token_id: str, st: StateDep) -> dict[str, Any]:
     """Revoke a token; every delegate connected with it is disconnected."""
     st.hub.revoke(token_id)
     row = st.db.one("SELECT token_id, account_id, name, created_at, revoked_at FROM tokens "
@@ -118,25 +120,63 @@ def task_view(st: State, row: Any) -> dict[str, Any]:
         "waiting_reason": row["waiting_reason"], "units": units,
         "output": loads(row["output"]), "error": row["error"], "last_seq": row["last_seq"],
         "log_truncated": bool(row["truncated"]), "execution_id": row["execution_id"],
-        "step_id": row["step_id"],
+        "step_id": row["step_id"], "late_result": bool(row["late_result"]),
     }
 
 
-@router.post("/tasks", response_model=Submitted, status_code=201, tags=["tasks"])
-def submit_task(body: TaskFile, st: StateDep) -> dict[str, Any]:
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key",
+    description="a retried request with the same key and body answers the first answer "
+                "and creates nothing; the same key with another body is 409")]
+
+
+def _replayed(st: State, account: str | None, kind: str, key: str | None,
+              body: Any) -> tuple[str, dict[str, Any] | None]:
+    """(digest of the body, the first answer if ``key`` was used before)."""
+    if key is None:
+        return "", None
+    try:
+        key = st.idempotency.check_key(key)
+        digest = st.idempotency.digest(body)
+        return digest, st.idempotency.replay(account, kind, key, digest)
+    except BadKey as exc:
+        raise HTTPException(400, str(exc)) from None
+    except KeyReused as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+@router.post("/tasks", response_model=Submitted, status_code=201, tags=["tasks"],
+             responses={409: {"description": "Idempotency-Key reused with another body"},
+                        413: {"description": "the task is too large to send to a delegate"}})
+async def submit_task(body: TaskFile, st: StateDep,
+                      idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Queue a task. It is assigned at once if a matching delegate has a free slot;
     otherwise ``waiting_reason`` says what it waits for."""
     account = _account(st, body.account_id, "task")
-    task_id = st.hub.submit(NewTask(
+    digest, first = _replayed(st, account, "task", idempotency_key,
+                              body.model_dump(mode="json"))
+    if first is not None:
+        return first
+    spec = NewTask(
         type=body.type, selectors=body.selectors, params=body.params, secrets=body.secrets,
-        context=body.context, timeout=body.timeout, account_id=account))
-    row = st.store.get(task_id)
-    return {"task_id": task_id, "status": row["status"],
-            "waiting_reason": row["waiting_reason"]}
+        context=body.context, timeout=body.timeout, account_id=account)
+    try:
+        check_fits(spec)
+        with st.db.tx():
+            task_id = st.hub.submit(spec)
+            row = st.store.get(task_id)
+            answer = {"task_id": task_id, "status": row["status"],
+                      "waiting_reason": row["waiting_reason"]}
+            if idempotency_key is not None:
+                st.idempotency.remember(account, "task", idempotency_key.strip(),
+                                        digest, task_id, answer)
+    except TooLarge as exc:
+        raise HTTPException(413, str(exc)) from None
+    return answer
 
 
 @router.get("/tasks", response_model=TaskList, tags=["tasks"])
-def list_tasks(st: StateDep, status: TaskStatus | None = None,
+async def list_tasks(st: StateDep, status: TaskStatus | None = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
     rows = st.db.all("SELECT * FROM tasks WHERE (? IS NULL OR status = ?) "
                      "ORDER BY rowid DESC LIMIT ?",
@@ -152,12 +192,12 @@ def _task_or_404(st: State, task_id: str) -> Any:
 
 
 @router.get("/tasks/{task_id}", response_model=TaskView, tags=["tasks"])
-def get_task(task_id: str, st: StateDep) -> dict[str, Any]:
+async def get_task(task_id: str, st: StateDep) -> dict[str, Any]:
     return task_view(st, _task_or_404(st, task_id))
 
 
 @router.post("/tasks/{task_id}/abort", response_model=TaskView, tags=["tasks"])
-def abort_task(task_id: str, st: StateDep,
+async def abort_task(task_id: str, st: StateDep,
                body: Annotated[AbortRequest | None, Body()] = None) -> dict[str, Any]:
     """QUEUED and ASSIGNED tasks end ABORTED at once; a RUNNING task is aborted by its
     delegate and ends when the delegate's result arrives."""
@@ -203,11 +243,11 @@ async def task_logs(task_id: str, st: StateDep, after: int = 0,
 
 
 @router.get("/delegates", response_model=DelegateList, tags=["delegates"])
-def list_delegates(st: StateDep) -> dict[str, Any]:
+async def list_delegates(st: StateDep) -> dict[str, Any]:
     out = []
     for row in st.db.all("SELECT * FROM delegates ORDER BY account_id, name, connected_at"):
-        running = st.db.one("SELECT COUNT(*) AS n FROM tasks WHERE instance_id = ? AND "
-                            "status IN ('RUNNING', 'ASSIGNED')", row["instance_id"])
+        running = st.db.one("SELECT COUNT(*) AS n FROM tasks WHERE delegate_id = ? AND "
+                            "status IN ('RUNNING', 'ASSIGNED')", row["delegate_id"])
         out.append(DelegateView(
             delegate_id=row["delegate_id"], account_id=row["account_id"], name=row["name"],
             instance_id=row["instance_id"], tags=loads(row["tags"]), version=row["version"],
@@ -220,19 +260,45 @@ def list_delegates(st: StateDep) -> dict[str, Any]:
 # --------------------------------------------------------------------------- executions
 
 
+def _check_steps_fit(body: ExecutionFile) -> None:
+    """413 for a step that is too large to send as written (rendering can only add to
+    it: what grows past the limit then fails that step instead)."""
+    for step in [*body.steps, *body.rollback_steps]:
+        try:
+            check_fits(NewTask(type=step.type, selectors=[], params=step.params,
+                               secrets=body.secrets, context={}, timeout=0.0))
+        except TooLarge as exc:
+            raise HTTPException(413, f"step {step.id}: {exc}") from None
+
+
 @router.post("/executions", response_model=ExecutionSubmitted, status_code=201,
-             tags=["executions"])
-def submit_execution(body: ExecutionFile, st: StateDep) -> dict[str, Any]:
+             tags=["executions"],
+             responses={409: {"description": "Idempotency-Key reused with another body"},
+                        413: {"description": "a step is too large to send to a delegate"}})
+async def submit_execution(body: ExecutionFile, st: StateDep,
+                           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Start an execution, or queue it behind the execution deploying the same service."""
     body = body.model_copy(update={"account_id": _account(st, body.account_id, "execution")})
-    execution_id = st.executions.submit(body)
-    view = st.executions.view(execution_id) or {}
-    return {"execution_id": execution_id, "status": view.get("status", "QUEUED"),
-            "waiting_reason": view.get("waiting_reason")}
+    digest, first = _replayed(st, body.account_id, "execution", idempotency_key,
+                              body.model_dump(mode="json", by_alias=True))
+    if first is not None:
+        return first
+    _check_steps_fit(body)
+    # One transaction: the execution, its first task and the key are stored together,
+    # and what is sent to delegates goes out after the commit.
+    with st.db.tx():
+        execution_id = st.executions.submit(body)
+        view = st.executions.view(execution_id) or {}
+        answer = {"execution_id": execution_id, "status": view.get("status", "QUEUED"),
+                  "waiting_reason": view.get("waiting_reason")}
+        if idempotency_key is not None:
+            st.idempotency.remember(body.account_id, "execution", idempotency_key.strip(),
+                                    digest, execution_id, answer)
+    return answer
 
 
 @router.get("/executions", response_model=ExecutionList, tags=["executions"])
-def list_executions(st: StateDep, status: str | None = None,
+async def list_executions(st: StateDep, status: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
     return {"executions": st.executions.list(status, limit)}
 
@@ -259,7 +325,7 @@ async def get_execution(execution_id: str, st: StateDep,
 
 @router.post("/executions/{execution_id}/abort", response_model=ExecutionView,
              tags=["executions"])
-def abort_execution(execution_id: str, st: StateDep,
+async def abort_execution(execution_id: str, st: StateDep,
                     body: Annotated[AbortRequest | None, Body()] = None) -> dict[str, Any]:
     """Stop without rolling back: the running step is aborted, nothing else starts."""
     _execution_or_404(st, execution_id)
@@ -270,7 +336,7 @@ def abort_execution(execution_id: str, st: StateDep,
 @router.post("/executions/{execution_id}/rollback", response_model=RollbackAnswer,
              tags=["executions"], responses={409: {"description": "refused: the detail says "
                                                    "why (superseded, running, rolled back)"}})
-def rollback_execution(execution_id: str, st: StateDep,
+async def rollback_execution(execution_id: str, st: StateDep,
                        body: Annotated[RollbackRequest | None, Body()] = None
                        ) -> dict[str, Any]:
     """Roll back on request: interrupt the running step, then run the rollback steps of
@@ -307,7 +373,7 @@ async def put_file(request: Request, st: StateDep, account: str, path: str) -> d
 
 
 @router.get("/files", response_model=FileList, tags=["files"])
-def list_files(st: StateDep, account: str | None = None, prefix: str = "") -> dict[str, Any]:
+async def list_files(st: StateDep, account: str | None = None, prefix: str = "") -> dict[str, Any]:
     try:
         return {"files": st.files.list(account, prefix)}
     except BadPath as exc:
@@ -316,7 +382,7 @@ def list_files(st: StateDep, account: str | None = None, prefix: str = "") -> di
 
 @router.get("/files/content", tags=["files"], response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
-def get_file(st: StateDep, account: str, path: str) -> Response:
+async def get_file(st: StateDep, account: str, path: str) -> Response:
     return file_response(st, account, path)
 
 
@@ -333,7 +399,7 @@ def file_response(st: State, account: str, path: str) -> Response:
 
 
 @router.delete("/files", status_code=204, tags=["files"])
-def delete_file(st: StateDep, account: str, path: str) -> Response:
+async def delete_file(st: StateDep, account: str, path: str) -> Response:
     try:
         found = st.files.delete(account, path)
     except BadPath as exc:

@@ -124,7 +124,10 @@ class ManagerServer:
             ws="websockets-sansio",
             # Frames up to 4x the protocol limit reach the hub, which answers an
             # oversized one with an Error and keeps the session.
-            ws_max_size=4 * MAX_MESSAGE_BYTES, ws_ping_interval=None,
+            ws_max_size=4 * MAX_MESSAGE_BYTES,
+            # The manager pings too: a delegate whose socket stops answering is dropped
+            # (and the hub closes a session that sends nothing past the lease).
+            ws_ping_interval=settings.heartbeat_interval, ws_ping_timeout=settings.lease_ttl,
             ssl_certfile=str(tls_cert) if tls_cert else None,
             ssl_keyfile=str(tls_key) if tls_key else None,
             ssl_version=ssl.PROTOCOL_TLS_SERVER, timeout_graceful_shutdown=5)

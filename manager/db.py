@@ -1,17 +1,33 @@
 """SQLite schema and the one connection the manager uses from its event loop.
 
 WAL mode, short transactions (``with db.tx():``). Rows come back as ``sqlite3.Row``.
-Secret values are stored only as Fernet blobs (see :mod:`manager.keys`)."""
+Secret values are stored only as Fernet blobs (see :mod:`manager.keys`).
+
+Transaction discipline: the manager has one writer, the event loop thread, and a
+transaction never spans an ``await``. ``tx()`` nested inside a transaction of the same
+asyncio task joins it; entering one from another thread or another task while one is open
+is a bug (it was: sync endpoints ran in a thread pool and interleaved their BEGINs), and
+raises :class:`TransactionError` instead of corrupting the open one. What must follow a
+commit (frames to delegates, wake-ups) is registered with :meth:`after_commit`, so
+nothing is announced that a rollback then undoes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import structlog
+
+from manager.errors import ManagerError
+
+log = structlog.get_logger("manager.db")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -103,6 +119,20 @@ CREATE TABLE IF NOT EXISTS executions (
     started_at REAL,
     ended_at REAL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    account_key TEXT NOT NULL,
+    idem_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body_digest TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (account_key, kind, idem_key)
+);
 CREATE TABLE IF NOT EXISTS files (
     account_id TEXT NOT NULL,
     path TEXT NOT NULL,
@@ -128,11 +158,20 @@ class Database:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.executescript(SCHEMA)
+        _migrate(self.conn)
         self._depth = 0
+        self._owner: tuple[int, object] | None = None
+        self._after: list[Callable[[], None]] = []
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
+        me = _caller()
         if self._depth:
+            if me != self._owner:
+                raise TransactionError(
+                    "a transaction was entered while another one is open on the manager's "
+                    "connection (from another thread, or across an await); the manager "
+                    "writes only from its event loop, one transaction at a time")
             self._depth += 1
             try:
                 yield self.conn
@@ -140,16 +179,36 @@ class Database:
                 self._depth -= 1
             return
         self.conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
+        self._depth, self._owner = 1, me
         try:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self._after.clear()
             raise
         else:
             self.conn.execute("COMMIT")
         finally:
-            self._depth = 0
+            self._depth, self._owner = 0, None
+        self._run_after()
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the open transaction commits (dropped if it rolls back);
+        at once when no transaction is open."""
+        if self._depth:
+            self._after.append(action)
+        else:
+            action()
+
+    def _run_after(self) -> None:
+        # The transaction is committed: a failing follow-up must not look to the caller
+        # as if its change failed (it would retry what is already stored).
+        while self._after:
+            action = self._after.pop(0)
+            try:
+                action()
+            except Exception:
+                log.exception("an action after a commit failed")
 
     def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()
@@ -163,6 +222,31 @@ class Database:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class TransactionError(ManagerError):
+    """The transaction discipline was broken (see the module docstring)."""
+
+
+def _caller() -> tuple[int, object]:
+    try:
+        task: object = asyncio.current_task()
+    except RuntimeError:
+        task = None
+    return threading.get_ident(), task
+
+
+# Columns added after the first release: (table, column, definition).
+_ADDED_COLUMNS = (
+    ("tasks", "late_result", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    for table, column, definition in _ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 def now() -> float:

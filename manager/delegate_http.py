@@ -14,6 +14,7 @@ from manager.db import now
 from manager.hub import Refusal
 from manager.models import LogBatch, LogBatchAck
 from manager.state import State
+from manager.task_states import TaskEvent
 from wire.protocol import TaskStatus
 
 router = APIRouter(prefix="/api/delegate", tags=["delegate"])
@@ -38,7 +39,7 @@ Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 @router.get("/files", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
-def delegate_get_file(request: Request, creds: Creds, path: str,
+async def delegate_get_file(request: Request, creds: Creds, path: str,
                       account: str | None = None) -> Response:
     """A file of the delegate's own account. ``account``, when given, must be it."""
     st = state(request)
@@ -75,8 +76,8 @@ async def delegate_logs(request: Request, creds: Creds) -> dict[str, Any]:
             errors[msg.task_id] = f"task {msg.task_id} is not assigned to this delegate"
             continue
         if row["status"] == TaskStatus.ASSIGNED:
-            st.db.run("UPDATE tasks SET status = 'RUNNING', started_at = COALESCE(started_at, "
-                      "?) WHERE task_id = ? AND status = 'ASSIGNED'", now(), msg.task_id)
-        st.hub.last_seen[row["instance_id"]] = now()
+            st.store.apply(msg.task_id, TaskEvent.START,
+                           started_at=row["started_at"] or now())
+        st.hub.last_seen[row["delegate_id"]] = now()
         acks[msg.task_id] = st.store.store(msg.task_id, msg.seq, msg.payload)
     return {"acks": acks, "errors": errors}

@@ -132,6 +132,9 @@ class TaskView(BaseModel):
     log_truncated: bool
     execution_id: str | None
     step_id: str | None
+    late_result: bool = Field(
+        default=False, description="the result arrived after the task was marked LOST "
+                                   "(its delegate came back late); the status is its result")
 
 
 class TaskList(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from manager.db import Database
 from manager.exec_states import FINISHED as EXECUTION_FINISHED
+from manager.idempotency import prune_keys
 
 _EXECUTION_FINISHED_SQL = "(" + ",".join(f"'{s.value}'" for s in EXECUTION_FINISHED) + ")"
 
@@ -29,4 +30,5 @@ def prune(db: Database, cutoff: float) -> int:
             db.run("DELETE FROM tasks WHERE task_id = ?", task_id)
         for eid in old_exec:
             db.run("DELETE FROM executions WHERE execution_id = ?", eid)
+        prune_keys(db, cutoff)
     return len(doomed)

@@ -19,6 +19,9 @@ class Settings(BaseModel):
     secret_key: str | None = None
     heartbeat_interval: Duration = 10.0
     lease_ttl: Duration = 30.0
+    # After a manager start, how long delegates get to reconnect on top of the lease
+    # before their running tasks are LOST: at least the delegates' RECONNECT_MAX_DELAY.
+    reconnect_grace: Duration = 60.0
     max_log_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     retention: Duration = 7 * 86400.0

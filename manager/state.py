@@ -9,6 +9,7 @@ from manager.db import Database
 from manager.executions import Executions
 from manager.files import FileStore
 from manager.hub import Hub
+from manager.idempotency import Idempotency
 from manager.keys import SecretBox, load_admin_token
 from manager.settings import Settings
 from manager.signals import Signals
@@ -27,6 +28,7 @@ class State:
     hub: Hub
     executions: Executions
     files: FileStore
+    idempotency: Idempotency
 
     @classmethod
     def open(cls, settings: Settings) -> State:
@@ -40,4 +42,5 @@ class State:
         executions = Executions(db, box, hub, store, signals)
         return cls(settings=settings, db=db, box=box, admin_token=admin_token,
                    admin_token_file=token_file, signals=signals, store=store, hub=hub,
-                   executions=executions, files=FileStore(db, settings.max_file_bytes))
+                   executions=executions, files=FileStore(db, settings.max_file_bytes),
+                   idempotency=Idempotency(db, box))

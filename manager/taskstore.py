@@ -1,7 +1,10 @@
-"""Task rows and their sequenced messages: the one place task states change.
+"""Task rows and their sequenced messages: the one place task states change
+(:meth:`TaskStore.apply`, driven by the table in :mod:`manager.task_states`).
 
-Storing a message and bumping ``last_seq`` happen in one transaction, so after a crash
-the manager holds exactly the messages it acked. A result finishes a task once."""
+Reading ``last_seq``, storing a message and bumping ``last_seq`` happen in one
+transaction, and the ack is sent only after it commits, so after a crash the manager
+holds exactly the messages it acked. A result finishes a task once; a late result from
+the instance that ran a task marked LOST replaces the presumption and is flagged."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from typing import Any
 from manager.db import Database, dumps, loads, now
 from manager.keys import SecretBox
 from manager.naming import new_id
+from manager.task_states import RESULT_EVENTS, TASKS, TaskEvent
+from manager.transitions import IllegalTransition
 from wire.protocol import (
     FINISHED_STATUSES,
     EventPayload,
@@ -24,7 +29,10 @@ from wire.protocol import (
 )
 
 FINISHED = tuple(s.value for s in FINISHED_STATUSES)
-_FINISHED_SQL = "(" + ",".join(f"'{s}'" for s in FINISHED) + ")"
+# The columns a transition may set besides the status.
+_FIELDS = frozenset({"output", "error", "ended_at", "waiting_reason", "delegate_id",
+                     "instance_id", "session_id", "assigned_at", "started_at",
+                     "late_result"})
 
 
 @dataclass(frozen=True)
@@ -77,10 +85,40 @@ class TaskStore:
 
     # ------------------------------------------------------------------ state changes
 
+    def apply(self, task_id: str, event: TaskEvent, **fields: Any) -> TaskStatus:
+        """Apply ``event`` to the task in one transaction: the new status comes from the
+        table, and the UPDATE names the old one, so a concurrent change cannot be
+        overwritten. Raises :class:`IllegalTransition` (or KeyError for no such task)."""
+        unknown = set(fields) - _FIELDS
+        if unknown:
+            raise ValueError(f"not a task field: {sorted(unknown)}")
+        with self.db.tx():
+            row = self.db.one("SELECT status FROM tasks WHERE task_id = ?", task_id)
+            if row is None:
+                raise KeyError(task_id)
+            old = TaskStatus(row["status"])
+            new = TASKS.next(old, event)
+            sets = ", ".join(f"{name} = ?" for name in fields)
+            changed = self.db.run(
+                f"UPDATE tasks SET status = ?{', ' + sets if sets else ''} "
+                "WHERE task_id = ? AND status = ?",
+                new.value, *fields.values(), task_id, old.value)
+            if changed != 1:  # cannot happen inside the transaction; kept as a guard
+                raise IllegalTransition("task", old, event)
+        return new
+
+    def try_apply(self, task_id: str, event: TaskEvent, **fields: Any) -> TaskStatus | None:
+        """:meth:`apply`, or None when the task is gone or ``event`` is not allowed in
+        its current status (it finished, or another event came first)."""
+        try:
+            return self.apply(task_id, event, **fields)
+        except (IllegalTransition, KeyError):
+            return None
+
     def finish(self, task_id: str, status: TaskStatus, *, output: dict[str, Any] | None = None,
                error: str | None = None) -> bool:
         """Finish a task the manager decided about (LOST, ABORTED before it ran,
-        TIMED_OUT). Returns False if it had already finished."""
+        TIMED_OUT, FAILED before it was sent). Returns False if it had already finished."""
         with self.db.tx():
             done = self._finish_in_tx(task_id, ResultPayload(
                 status=status, output=output or {}, error=error), seq=None)
@@ -88,50 +126,56 @@ class TaskStore:
             self._after_finish(task_id, status)
         return done
 
-    def _finish_in_tx(self, task_id: str, result: ResultPayload, seq: int | None) -> bool:
-        changed = self.db.run(
-            f"UPDATE tasks SET status = ?, output = ?, error = ?, ended_at = ?, "
-            f"waiting_reason = NULL WHERE task_id = ? AND status NOT IN {_FINISHED_SQL}",
-            result.status.value, dumps(result.output), result.error, now(), task_id)
-        if changed:
-            self.db.run("INSERT INTO entries (task_id, seq, kind, unit, data) VALUES "
-                        "(?,?,?,?,?)", task_id, seq, "result", None,
-                        dumps({"status": result.status.value, "output": result.output,
-                               "error": result.error}))
-        return changed > 0
+    def _finish_in_tx(self, task_id: str, result: ResultPayload, seq: int | None,
+                      *, late: bool = False) -> bool:
+        fields: dict[str, Any] = {"output": dumps(result.output), "error": result.error,
+                                  "ended_at": now(), "waiting_reason": None}
+        if late:
+            fields["late_result"] = 1
+        if self.try_apply(task_id, RESULT_EVENTS[result.status], **fields) is None:
+            return False
+        self.db.run("INSERT INTO entries (task_id, seq, kind, unit, data) VALUES "
+                    "(?,?,?,?,?)", task_id, seq, "result", None,
+                    dumps({"status": result.status.value, "output": result.output,
+                           "error": result.error, **({"late": True} if late else {})}))
+        return True
 
     def changed(self, task_id: str) -> None:
+        """Wake whoever follows the task, once what changed is committed."""
         for cb in self.on_entries:
-            cb(task_id)
+            self.db.after_commit(lambda cb=cb: cb(task_id))  # type: ignore[misc]
 
     def _after_finish(self, task_id: str, status: TaskStatus) -> None:
         self.changed(task_id)
         for fin in self.on_finished:
-            fin(task_id, status)
+            self.db.after_commit(lambda fin=fin: fin(task_id, status))  # type: ignore[misc]
 
     # ------------------------------------------------------------------ messages
 
     def store(self, task_id: str, seq: int, payload: TaskPayload) -> int:
         """Store message ``seq`` of a task if it is the next one. Returns the ack: the
         highest contiguous seq held (a duplicate or a gap changes nothing)."""
-        row = self.db.one("SELECT status, last_seq, log_bytes, truncated FROM tasks "
-                          "WHERE task_id = ?", task_id)
-        if row is None:
-            return 0
-        last = int(row["last_seq"])
-        if seq != last + 1:
-            return last
         finished_now: TaskStatus | None = None
         with self.db.tx():
+            row = self.db.one("SELECT status, last_seq, log_bytes, truncated FROM tasks "
+                              "WHERE task_id = ?", task_id)
+            if row is None:
+                return 0
+            last = int(row["last_seq"])
+            if seq != last + 1:
+                return last
             log_bytes, truncated = int(row["log_bytes"]), bool(row["truncated"])
             if isinstance(payload, LogPayload | EventPayload):
                 log_bytes, truncated = self._store_log(task_id, seq, payload, log_bytes,
                                                        truncated)
             elif isinstance(payload, UnitPayload):
                 self._store_unit(task_id, seq, payload)
-            elif isinstance(payload, ResultPayload) and payload.status.value in FINISHED \
-                    and self._finish_in_tx(task_id, payload, seq):
-                finished_now = payload.status
+            elif isinstance(payload, ResultPayload) and payload.status.value in FINISHED:
+                late = row["status"] == TaskStatus.LOST
+                if self._finish_in_tx(task_id, payload, seq, late=late) and not late:
+                    # A late result changes the record, but the task had finished
+                    # already (as LOST) for whatever waited on it.
+                    finished_now = payload.status
             self.db.run("UPDATE tasks SET last_seq = ?, log_bytes = ?, truncated = ? "
                         "WHERE task_id = ? AND last_seq = ?",
                         seq, log_bytes, int(truncated), task_id, last)

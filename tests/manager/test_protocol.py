@@ -295,7 +295,7 @@ async def test_register_reconciles_running_tasks(manager: Manager) -> None:
 
 
 async def test_lease_expiry_marks_lost(make_manager) -> None:  # type: ignore[no-untyped-def]
-    m = make_manager(lease_ttl=0.3)
+    m = make_manager(lease_ttl=0.3, reconnect_grace=0)
     await m.start()
     try:
         d = FakeDelegate(m, await m.token())
@@ -327,7 +327,7 @@ async def test_abort_queued_assigned_running(manager: Manager) -> None:
 
 
 async def test_manager_times_out_silent_running_task(make_manager) -> None:  # type: ignore[no-untyped-def]
-    m = make_manager(lease_ttl=0.2)
+    m = make_manager(lease_ttl=0.2, reconnect_grace=0)
     await m.start()
     try:
         d = FakeDelegate(m, await m.token())
