@@ -11,14 +11,15 @@ from cli.client import Client, ClientGroup, client_options, emit
 from cli.manager_cmd import DURATION
 
 
-@click.group(cls=ClientGroup, invoke_without_command=True)
-@click.pass_context
-def delegates(ctx: click.Context) -> None:
+class DelegatesGroup(ClientGroup):
+    default_command = "list"
+
+
+@click.group(cls=DelegatesGroup)
+def delegates() -> None:
     """List the delegates a manager knows and prune the disconnected ones.
 
     Without a subcommand: 'list'."""
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(delegates_list)
 
 
 @delegates.command("list")

@@ -93,4 +93,5 @@ def execution_rollback(execution_id: str, follow: bool, force: bool, client: Cli
         emit(body, output) if output == "json" else \
             click.echo(f"execution {execution_id}: {body['status']}")
         return
-    finish_execution(follow_execution(client, execution_id, output != "json"), output)
+    finish_execution(follow_execution(client, execution_id, output != "json"), output,
+                     requested=True)

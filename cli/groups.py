@@ -32,7 +32,17 @@ def resolve(group: click.Group, ctx: click.Context, args: list[str]
 
 
 class VerbGroup(click.Group):
-    """A group whose commands answer to their aliases too (not listed in help)."""
+    """A group whose commands answer to their aliases too (not listed in help), and, with
+    ``default_command``, runs that one when given only options (``delegate delegates -o
+    json`` is ``delegate delegates list -o json``)."""
+
+    default_command: str | None = None
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if self.default_command and (not args or args[0].startswith("-")) \
+                and not set(args) & set(ctx.help_option_names):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)

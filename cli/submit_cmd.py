@@ -124,7 +124,9 @@ def finish_task(task: dict[str, Any], output: str) -> None:
     sys.exit(for_status(status))
 
 
-def finish_execution(view: dict[str, Any], output: str) -> None:
+def finish_execution(view: dict[str, Any], output: str, *, requested: bool = False) -> None:
+    """Print the end and exit with its code; ``requested``: this command asked for the
+    rollback, so ROLLED_BACK is what it wanted (else the manager's flag says)."""
     if output == "json":
         emit(view, output)
     else:
@@ -132,5 +134,5 @@ def finish_execution(view: dict[str, Any], output: str) -> None:
         if view.get("error"):
             click.echo(f"error: {view['error']}")
     sys.exit(for_status(view["status"],
-                        rollback_requested=bool(view.get("rollback_requested"))))
+                        rollback_requested=requested or bool(view.get("rollback_requested"))))
 
