@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 import click
 import httpx
 
-from cli.exitcodes import AuthError, InputError, Refused, Unreachable, use_json_errors
+from cli.exitcodes import (
+    AuthError,
+    InputError,
+    Refused,
+    Unreachable,
+    Untrusted,
+    use_json_errors,
+)
 from cli.groups import VerbGroup
 from manager.render import LogRenderer
 from wire.urls import check_manager_url
@@ -154,7 +161,7 @@ class Client:
 
     def unreachable(self, exc: httpx.TransportError) -> Unreachable:
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-            return Unreachable(f"the manager's TLS certificate at {self.base} is not trusted: "
+            return Untrusted(f"the manager's TLS certificate at {self.base} is not trusted: "
                                "pass --ca-bundle FILE or set MANAGER_CA_BUNDLE to the CA "
                                "bundle (PEM) that signed it")
         return Unreachable(f"manager unreachable at {self.base}: {exc or type(exc).__name__}; "

@@ -99,6 +99,10 @@ class Unreachable(CliError):
     code = ExitCode.UNREACHABLE
 
 
+class Untrusted(Unreachable):
+    """The manager answered with a certificate we do not trust: retrying cannot help."""
+
+
 class Refused(CliError):
     code = ExitCode.REFUSED
 

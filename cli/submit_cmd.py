@@ -13,7 +13,7 @@ import yaml
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from cli.client import Client, ClientCommand, client_options, emit, follow_execution, follow_task
-from cli.exitcodes import InputError, Unreachable, for_status
+from cli.exitcodes import InputError, Unreachable, Untrusted, for_status
 
 # Deeper than any real task or execution file; deeper than this and the YAML loader,
 # json and pydantic each recurse near Python's own limit.
@@ -62,12 +62,16 @@ def load_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, Unreachable) and not isinstance(exc, Untrusted)
+
+
 def post(client: Client, path: str, body: dict[str, Any], key: str) -> dict[str, Any]:
     """POST with the same Idempotency-Key on each attempt; only an unreachable or failing
     manager is retried."""
     for attempt in Retrying(stop=stop_after_attempt(ATTEMPTS), reraise=True,
                             wait=wait_exponential(multiplier=0.5, max=4),
-                            retry=retry_if_exception(lambda e: isinstance(e, Unreachable))):
+                            retry=retry_if_exception(_retryable)):
         with attempt:
             answer: dict[str, Any] = client.request("POST", path, json=body,
                                                     headers={"Idempotency-Key": key})

@@ -16,8 +16,14 @@ import pytest
 
 from cli.exitcodes import ExitCode
 from cli.main import run
-from testkit.stack import ADMIN_TOKEN, DelegateRunner, ManagerApi, ManagerProcess, \
-    running_manager, wait_for
+from testkit.stack import (
+    ADMIN_TOKEN,
+    DelegateRunner,
+    ManagerApi,
+    ManagerProcess,
+    running_manager,
+    wait_for,
+)
 
 
 def delegate(url: str, *args: str, env: dict[str, str] | None = None,
@@ -274,3 +280,21 @@ def test_version_text_and_json() -> None:
     assert text.returncode == 0 and text.stdout.startswith("ecs-delegate ")
     as_json = delegate("", "--version", "-o", "json")
     assert json.loads(as_json.stdout)["version"] == text.stdout.split()[1]
+
+
+async def test_an_untrusted_manager_certificate_says_what_to_set(tmp_path: Path) -> None:
+    from tests.e2e.test_tls import make_ca_and_cert
+
+    ca, cert, key = make_ca_and_cert(tmp_path)
+    async with running_manager(tmp_path, extra_args=("--tls-cert", str(cert),
+                                                     "--tls-key", str(key))) as manager:
+        untrusted = await adelegate(manager.url, "task", "list",
+                                    env={"MANAGER_CA_BUNDLE": None})
+        assert untrusted.returncode == ExitCode.UNREACHABLE
+        assert "TLS certificate at https://127.0.0.1:" in untrusted.stderr
+        assert "pass --ca-bundle FILE or set MANAGER_CA_BUNDLE" in untrusted.stderr
+        assert len(untrusted.stderr.strip().splitlines()) == 1
+        flag = await adelegate(manager.url, "task", "list", "--ca-bundle", str(ca))
+        assert flag.returncode == ExitCode.OK, flag.stderr
+        env = await adelegate(manager.url, "task", "list", env={"MANAGER_CA_BUNDLE": str(ca)})
+        assert env.returncode == ExitCode.OK, env.stderr
