@@ -135,3 +135,33 @@ async def test_execution_submit_follow_list_show(manager: ManagerProcess, api: M
     shown = cli(manager, "execution", "show", view["execution_id"])
     for step in ("first", "second", "undoSecond", "undoFirst"):
         assert step in shown.stdout
+
+
+def test_files_put_recursive_keeps_relative_paths_and_names_what_it_skipped(
+        manager: ManagerProcess, tmp_path: Path) -> None:
+    tree = tmp_path / "ECS Tutorial"
+    (tree / "blue-green").mkdir(parents=True)
+    (tree / "RegisterTaskDefinitionRequest.yaml").write_text("family: web\n")
+    (tree / "blue-green" / "Service.yaml").write_text("serviceName: web\n")
+    (tree / ".hidden.yaml").write_text("x: 1\n")
+    (tree / "alias.yaml").symlink_to(tree / "RegisterTaskDefinitionRequest.yaml")
+    prefix = "account:/ECS Tutorial"
+    ok = cli(manager, "files", "put", "--recursive", "--account", "acme", str(tree), prefix)
+    assert f"uploaded 4 files (46 bytes) from {tree}" in ok.stdout, ok.stdout
+    listed = as_json(cli(manager, "files", "list", "--account", "acme", "-o", "json"))
+    paths = sorted(f["path"].removeprefix("account:/") for f in listed["files"])
+    assert paths == ["ECS Tutorial/.hidden.yaml", "ECS Tutorial/RegisterTaskDefinitionRequest.yaml",
+                     "ECS Tutorial/alias.yaml", "ECS Tutorial/blue-green/Service.yaml"]
+    got = cli(manager, "files", "get", "--account", "acme", f"{prefix}/blue-green/Service.yaml")
+    assert got.stdout == "serviceName: web\n"
+
+    (tree / "empty").mkdir()
+    (tree / "broken.yaml").symlink_to(tmp_path / "nowhere")
+    partial = cli(manager, "files", "put", "-r", "--account", "acme", str(tree), prefix,
+                  check=False)
+    assert partial.returncode == 2
+    assert f"skipped {tree / 'broken.yaml'}: a broken link" in partial.stderr
+    assert f"skipped {tree / 'empty'}: an empty directory" in partial.stderr
+    assert "uploaded 4 files" in partial.stdout and "skipped 2" in partial.stdout
+    folder = cli(manager, "files", "put", "--account", "acme", str(tree), prefix, check=False)
+    assert folder.returncode == 2 and "pass --recursive" in folder.stderr
