@@ -5,6 +5,7 @@ delegate process never loads the manager or the sandbox it does not use."""
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
 import sys
 from collections.abc import Mapping
@@ -96,9 +97,8 @@ def cli(ctx: click.Context, show_version: bool, output: str) -> None:
 def wants_json(args: list[str]) -> bool:
     """``-o json`` anywhere on the line: known before click parses, so even a usage error
     is reported as JSON."""
-    pairs = zip(args, [*args[1:], ""], strict=True)
     return any(a in ("-ojson", "--output=json") or (a in ("-o", "--output") and b == "json")
-               for a, b in pairs)
+               for a, b in itertools.pairwise([*args, ""]))
 
 
 def color_setting(environ: Mapping[str, str]) -> bool | None:

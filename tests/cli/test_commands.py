@@ -3,6 +3,9 @@ verbs in every group (old spellings as aliases), "did you mean", the documented 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,6 +88,7 @@ def test_statuses_map_to_codes() -> None:
 def test_json_mode_colour_and_depth_helpers() -> None:
     assert wants_json(["task", "list", "-o", "json"]) and wants_json(["--output=json"])
     assert wants_json(["-ojson"]) and not wants_json(["-o", "table", "json"])
+    assert not wants_json([]) and not wants_json(["-o"])
     assert color_setting({"NO_COLOR": "1", "CLICOLOR_FORCE": "1"}) is False
     assert color_setting({"CLICOLOR_FORCE": "1"}) is True and color_setting({}) is None
     nested: list[object] = []
@@ -100,3 +104,15 @@ def test_a_manager_url_is_refused_the_same_way(url: str) -> None:
     with pytest.raises(ValueError, match=r"URL like https://|port must be"):
         check_manager_url(url)
     assert check_manager_url(" https://m.example.com:443/ ") == "https://m.example.com:443"
+
+
+def test_shell_completion_as_documented() -> None:
+    env = {**os.environ, "_DELEGATE_COMPLETE": "bash_complete", "COMP_WORDS": "delegate fi",
+           "COMP_CWORD": "1"}
+    words = subprocess.run([sys.executable, "-m", "cli"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert words.returncode == 0 and "plain,files" in words.stdout.split(), words.stderr
+    env = {**os.environ, "_DELEGATE_COMPLETE": "bash_source"}
+    script = subprocess.run([sys.executable, "-m", "cli"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert script.returncode == 0 and "complete " in script.stdout

@@ -298,3 +298,15 @@ async def test_an_untrusted_manager_certificate_says_what_to_set(tmp_path: Path)
         assert flag.returncode == ExitCode.OK, flag.stderr
         env = await adelegate(manager.url, "task", "list", env={"MANAGER_CA_BUNDLE": str(ca)})
         assert env.returncode == ExitCode.OK, env.stderr
+
+
+def test_token_create_without_a_manager_says_what_to_set(tmp_path: Path) -> None:
+    from cli.manager_cmd import LOCAL_MANAGER, _answers
+
+    if _answers(LOCAL_MANAGER):
+        pytest.skip(f"something answers at {LOCAL_MANAGER}: it would be used")
+    proc = delegate("", "manager", "token", "create", "--account", "a", cwd=tmp_path,
+                    env={"MANAGER_HOST_AND_PORT": None})  # type: ignore[dict-item]
+    assert proc.returncode == ExitCode.USAGE
+    assert "pass --manager URL or set MANAGER_HOST_AND_PORT" in proc.stderr
+    assert f"nothing answers at {LOCAL_MANAGER}" in proc.stderr
