@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wire.auth import TokenFormatError, parse_token
 from wire.durations import Duration
+from wire.urls import check_manager_url
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
@@ -71,10 +72,7 @@ class Settings(BaseSettings):
     @field_validator("manager_url")
     @classmethod
     def _check_url(cls, v: str) -> str:
-        parts = urlsplit(v.strip())
-        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
-            raise ValueError(f"{v!r} is not a URL like https://manager.example.com:443")
-        return v.strip().rstrip("/")
+        return check_manager_url(v)
 
     @field_validator("log_format")
     @classmethod

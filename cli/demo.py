@@ -298,7 +298,8 @@ def _upload_manifests(client: Any, network: Network) -> None:
 
 def _follow(client: Any, kind: str, ident: str, show_logs: bool,
             outcome: Outcome) -> dict[str, Any]:
-    from cli.client import _follow_execution, _follow_task
+    from cli.client import follow_execution as _follow_execution
+    from cli.client import follow_task as _follow_task
 
     outcome.current = (kind, ident)
     if kind == "task":

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 import structlog
 
-from cli.client import Client, emit, option_manager, option_output
+from cli.client import Client, ClientGroup, client_options_with, emit
+from cli.exitcodes import InputError
+from cli.groups import VerbGroup
+from manager.keys import admin_token_file
 from wire.durations import parse_duration
 
 
@@ -28,7 +33,7 @@ class _DurationType(click.ParamType):  # type: ignore[type-arg]  # click 8.5 gen
 DURATION = _DurationType()
 
 
-@click.group()
+@click.group(cls=VerbGroup)
 def manager() -> None:
     """Run the reference manager and manage its delegate tokens."""
 
@@ -88,20 +93,56 @@ def serve(host: str, port: int, db_path: Path, tls_cert: Path | None, tls_key: P
         pass
 
 
-@manager.group()
+# Where `delegate manager serve` listens and keeps its database by default: on the
+# manager's own host the token commands find it there without any setting.
+LOCAL_MANAGER = "http://127.0.0.1:8080"
+LOCAL_DB = Path("manager.db")
+
+
+def local_client(manager_url: str | None, **kw: Any) -> Client:
+    """A client for the manager named by --manager / MANAGER_HOST_AND_PORT, or else the
+    local one if it answers; its admin token from MANAGER_ADMIN_TOKEN, or else from the
+    file the local manager wrote next to ./manager.db."""
+    if not manager_url and not os.environ.get("MANAGER_HOST_AND_PORT"):
+        if not _answers(LOCAL_MANAGER):
+            raise InputError(f"no manager: pass --manager URL or set MANAGER_HOST_AND_PORT "
+                             f"(nothing answers at {LOCAL_MANAGER}, where 'delegate manager "
+                             "serve' listens by default)")
+        click.echo(f"using the local manager at {LOCAL_MANAGER}", err=True)
+        manager_url = LOCAL_MANAGER
+    token = None
+    token_file = admin_token_file(LOCAL_DB)
+    if not os.environ.get("MANAGER_ADMIN_TOKEN") and token_file.is_file():
+        token = token_file.read_text().strip()
+    return Client(manager_url, admin_token=token, **kw)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def token_options(f: Any) -> Any:
+    return client_options_with(f, make=local_client)
+
+
+@manager.group(cls=ClientGroup)
 def token() -> None:
-    """Create, list and revoke delegate tokens (one account each)."""
+    """Create, list and revoke delegate tokens (one account each).
+
+    On the manager's own host these find the manager at http://127.0.0.1:8080 and its
+    admin token in ./manager.db.admin-token when nothing else is set."""
 
 
 @token.command("create")
-@click.option("--account", "account_id", required=True, help="The account the token is for.")
 @click.option("--name", default="", help="A label for people.")
-@option_manager
-@option_output
-def token_create(account_id: str, name: str, manager_url: str | None, output: str) -> None:
-    """Mint a token. It is printed once, as the last line: keep it."""
-    body = Client(manager_url).request("POST", "/api/tokens",
-                                       json={"account_id": account_id, "name": name})
+@token_options
+def token_create(name: str, client: Client, output: str) -> None:
+    """Mint a token for --account. It is printed once, as the last line: keep it."""
+    body = client.request("POST", "/api/tokens",
+                          json={"account_id": client.require_account(), "name": name})
     if output == "json":
         emit(body, output)
         return
@@ -111,22 +152,20 @@ def token_create(account_id: str, name: str, manager_url: str | None, output: st
 
 
 @token.command("list")
-@option_manager
-@option_output
-def token_list(manager_url: str | None, output: str) -> None:
+@token_options
+def token_list(client: Client, output: str) -> None:
     """List tokens (ids and accounts; never the tokens)."""
-    body = Client(manager_url).request("GET", "/api/tokens")
+    body = client.request("GET", "/api/tokens")
     emit(body, output, table=(body["tokens"], ["token_id", "account_id", "name", "created_at",
                                                "revoked_at"]))
 
 
 @token.command("revoke")
 @click.argument("token_id")
-@option_manager
-@option_output
-def token_revoke(token_id: str, manager_url: str | None, output: str) -> None:
+@token_options
+def token_revoke(token_id: str, client: Client, output: str) -> None:
     """Revoke a token; delegates connected with it are disconnected."""
-    body = Client(manager_url).request("DELETE", f"/api/tokens/{token_id}")
+    body = client.request("DELETE", f"/api/tokens/{token_id}")
     if output == "json":
         emit(body, output)
     else:

@@ -257,6 +257,23 @@ async def list_delegates(st: StateDep) -> dict[str, Any]:
     return {"delegates": out}
 
 
+@router.delete("/delegates", tags=["delegates"])
+def prune_delegates(st: StateDep, older_than: Annotated[float, Query(ge=0)] = 3600,
+                    account: str | None = None) -> dict[str, Any]:
+    """Forget the ``disconnected`` rows each delegate restart leaves: those silent for
+    more than ``older_than`` seconds that hold no task. Answers ``{"pruned": [...]}``."""
+    cutoff = now() - older_than
+    rows = st.db.all(
+        "SELECT delegate_id, account_id, name, instance_id FROM delegates d "
+        "WHERE state = 'disconnected' AND COALESCE(last_heartbeat, connected_at, 0) < ? "
+        "AND (? IS NULL OR account_id = ?) AND NOT EXISTS (SELECT 1 FROM tasks t WHERE "
+        "t.instance_id = d.instance_id AND t.status IN ('RUNNING', 'ASSIGNED'))",
+        cutoff, account, account)
+    for row in rows:
+        st.db.run("DELETE FROM delegates WHERE delegate_id = ?", row["delegate_id"])
+    return {"pruned": [dict(row) for row in rows]}
+
+
 # --------------------------------------------------------------------------- executions
 
 

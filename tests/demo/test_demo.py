@@ -34,6 +34,6 @@ def test_without_the_sandbox_extra_the_fix_is_named(command: str) -> None:
             "from cli.main import main; main()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # an install (input) error, cli/exitcodes.py
     assert "pip install 'ecs-delegate[sandbox]'" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -77,7 +77,7 @@ async def test_serve_token_submit_follow(served: tuple[str, dict[str, str]],
     task_file = tmp_path / "task.yaml"
     task_file.write_text("type: test.echo\nselectors: [a]\ntimeout: 1m\n"
                          "secrets: {PW: hidden-pw-value}\nparams: {x: 1}\n")
-    submit = asyncio.create_task(_run(env, *_cmd("cli.client", "submit"),
+    submit = asyncio.create_task(_run(env, *_cmd("cli.submit_cmd", "submit"),
                                       str(task_file), "--follow"))
     await d.send(Pull(free_slots=1))
     task = (await d.next("assign")).task
@@ -102,12 +102,12 @@ async def test_client_errors_are_one_line(tmp_path: Path,
                                           served: tuple[str, dict[str, str]]) -> None:
     _url, env = served
     code, _, err = await _run({**env, "MANAGER_ADMIN_TOKEN": "wrong"},
-                              *_cmd("cli.client", "delegates"))
-    assert code == 1 and "admin token refused: set MANAGER_ADMIN_TOKEN" in err
+                              *_cmd("cli.delegates_cmd", "delegates"))
+    assert code == 6 and "refused the admin token in MANAGER_ADMIN_TOKEN" in err
     code, _, err = await _run({**env, "MANAGER_HOST_AND_PORT": "http://127.0.0.1:1"},
-                              *_cmd("cli.client", "delegates"))
-    assert code == 1 and "manager unreachable at http://127.0.0.1:1" in err
+                              *_cmd("cli.delegates_cmd", "delegates"))
+    assert code == 7 and "manager unreachable at http://127.0.0.1:1" in err
     bad = tmp_path / "bad.yaml"
     bad.write_text("type: [unclosed\n")
-    code, _, err = await _run(env, *_cmd("cli.client", "submit"), str(bad))
-    assert code == 1 and f"{bad}:" in err
+    code, _, err = await _run(env, *_cmd("cli.submit_cmd", "submit"), str(bad))
+    assert code == 2 and f"{bad}:" in err

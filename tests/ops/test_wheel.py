@@ -5,18 +5,20 @@ DELEGATE_STATE_DIR, as the image's VOLUMEs), against a real manager and the sand
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from testkit.sandbox_fixture import Aws
 from testkit.stack import ManagerApi, ManagerProcess, wait_for
@@ -30,9 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 WHEEL_SOURCES = ("pyproject.toml", "README.md", "agent", "tasks", "manager", "sandbox", "wire",
                  "cli")
 NOBODY = 65534
-# Dependencies come from this interpreter's environment, minus anything of our own
-# distribution: the code that runs must be the wheel's.
-OWN = ("ecs_delegate", "__editable__", "agent", "tasks", "manager", "sandbox", "wire", "cli")
 
 
 def _run(cmd: list[str], *, env: dict[str, str] | None = None,
@@ -90,22 +89,56 @@ def _base_python(drop: list[str]) -> str | None:
     return None
 
 
+def _runtime_distributions() -> list[importlib.metadata.Distribution]:
+    """The wheel's dependencies, transitively, as installed here (extras and markers
+    evaluated), without our own distribution: what `pip install` of the wheel would
+    fetch, minus the network."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    todo: list[tuple[str, frozenset[str]]] = [("ecs-delegate", frozenset())]
+    while todo:
+        name, extras = todo.pop()
+        key = canonicalize_name(name)
+        if key in found:
+            continue
+        dist = importlib.metadata.distribution(name)
+        found[key] = dist
+        for line in dist.requires or []:
+            req = Requirement(line)
+            wanted = extras or frozenset({""})
+            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in wanted):
+                todo.append((req.name, frozenset(req.extras)))
+    del found["ecs-delegate"]
+    return list(found.values())
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dest)  # same filesystem: instant, and as read-only as the original
+    except OSError:
+        shutil.copy2(src, dest)
+
+
 def _fresh_venv(workdir: Path, wheel: Path, base: str) -> Path:
+    """A venv that owns every file it runs: the wheel installed by pip, its dependencies
+    installed file by file from their RECORDs into the venv's own site-packages. Nothing
+    points back into the checkout or the dev venv, so the test does not depend on where
+    the checkout lives or who may enter its directories (an unprivileged user cannot
+    follow a link into a 0700 home)."""
     venv = workdir / "venv"
     _run([base, "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
     _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
           "--no-index", "--quiet", str(wheel)])
-    deps = workdir / "deps"
-    deps.mkdir()
-    site = Path(sysconfig.get_paths()["purelib"])
-    for entry in site.iterdir():
-        if entry.name.startswith(OWN) or entry.suffix == ".pth":
-            continue
-        (deps / entry.name).symlink_to(entry)
     venv_site = Path(_run([str(python), "-c", "import sysconfig; "
                            "print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
-    (venv_site / "test-dependencies.pth").write_text(f"{deps}\n")
+    for dist in _runtime_distributions():
+        for file in dist.files or []:
+            if file.parts[0] == ".." or file.suffix == ".pyc":
+                continue  # console scripts outside site-packages; bytecode is rebuilt
+            src = Path(str(dist.locate_file(file)))
+            if src.is_file():
+                _link_or_copy(src, venv_site / file)
     return venv
 
 
