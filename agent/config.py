@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -18,15 +20,12 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from agent.errors import ConfigError as ConfigError  # re-exported: callers catch it here
 from wire.auth import TokenFormatError, parse_token
 from wire.durations import Duration
 from wire.urls import check_manager_url
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed. ``str()`` is the one line shown to the user."""
 
 
 class Settings(BaseSettings):
@@ -69,10 +68,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"tag {tag!r} must be at most 128 characters without spaces")
         return sorted(set(v))
 
-    @field_validator("manager_url")
+    @field_validator("manager_url", "log_streaming_service_url")
     @classmethod
-    def _check_url(cls, v: str) -> str:
-        return check_manager_url(v)
+    def _check_url(cls, v: str | None) -> str | None:
+        return None if v is None else check_manager_url(v)
 
     @field_validator("log_format")
     @classmethod
@@ -152,9 +151,39 @@ def load_settings(**overrides: Any) -> Settings:
     except TokenFormatError as exc:
         source = "DELEGATE_TOKEN" if settings.delegate_token else "DELEGATE_TOKEN_FILE"
         raise ConfigError(f"{source}: {exc}") from None
-    if settings.manager_ca_bundle and not settings.manager_ca_bundle.is_file():
-        raise ConfigError(f"MANAGER_CA_BUNDLE: {settings.manager_ca_bundle} is not a file")
+    if settings.manager_ca_bundle:
+        _check_ca_bundle(settings.manager_ca_bundle)
+    if settings.state_dir:
+        _check_state_dir(settings.state_dir)
     return settings
+
+
+def _check_ca_bundle(path: Path) -> None:
+    if not path.is_file():
+        raise ConfigError(f"MANAGER_CA_BUNDLE: {path} is not a file")
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"MANAGER_CA_BUNDLE: {path} is not a PEM bundle of CA "
+                          f"certificates ({exc.strerror or exc})") from None
+
+
+def _check_state_dir(path: Path) -> None:
+    """Messages spill here when the manager is away long; find out now, not then."""
+    what = "unset DELEGATE_STATE_DIR or point it at a writable directory"
+    if not path.exists():
+        raise ConfigError(f"DELEGATE_STATE_DIR: {path} does not exist; create it, or {what}")
+    if not path.is_dir():
+        raise ConfigError(f"DELEGATE_STATE_DIR: {path} is not a directory; {what}")
+    try:
+        spill = path / "outbox"  # where agent.app puts the outbox's spill files
+        spill.mkdir(exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=spill)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"DELEGATE_STATE_DIR: cannot write in {path} "
+                          f"({exc.strerror or exc}); {what}") from None
 
 
 def environment_summary() -> dict[str, str]:

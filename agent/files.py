@@ -12,11 +12,8 @@ import ssl
 import httpx
 
 from agent.config import Settings
+from agent.errors import FileStoreError
 from wire import auth
-
-
-class FileStoreError(Exception):
-    pass
 
 
 class ManagerFileStore:

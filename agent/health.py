@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
 
 import h11
 import structlog
@@ -22,10 +20,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from agent.app import Delegate
+from agent.errors import HealthPortError
+from agent.status import DelegateStatus
 
 log = structlog.get_logger("agent.health")
+
+StatusSource = Callable[[], DelegateStatus]
 
 
 class DelegateMetrics:
@@ -43,7 +43,6 @@ class DelegateMetrics:
         self.aws_throttles = Counter("delegate_aws_api_throttles",
                                      "AWS API calls answered with a throttling error.",
                                      ["service", "operation"], registry=self.registry)
-        self.loop_lag = 0.0
 
     def observe_aws_call(self, service: str, operation: str, throttled: bool) -> None:
         self.aws_calls.labels(service, operation).inc()
@@ -54,90 +53,93 @@ class DelegateMetrics:
         self.task_duration.labels(task_type, status).observe(seconds)
 
 
-class _StateCollector(Collector):
-    def __init__(self, delegate: Delegate, metrics: DelegateMetrics) -> None:
-        self._d = delegate
-        self._m = metrics
+class _StatusCollector(Collector):
+    """Reads one frozen :class:`DelegateStatus` per scrape."""
+
+    def __init__(self, status: StatusSource) -> None:
+        self._status = status
 
     def collect(self) -> Iterator[Metric]:
-        d = self._d
+        st = self._status()
         running = GaugeMetricFamily("delegate_tasks_running", "Tasks running now, by type.",
                                     labels=["type"])
         # Every known type, zeros included: an absent series cannot be told from a scrape
         # that failed, and alerts on "running == 0" need the zero.
-        by_type = dict.fromkeys(d.registry.names(), 0)
-        for task_type in d.runner.running_types():
+        by_type = dict.fromkeys(st.task_types, 0)
+        for task_type in st.running_types:
             by_type[task_type] = by_type.get(task_type, 0) + 1
         for task_type, n in sorted(by_type.items()):
             running.add_metric([task_type], n)
         yield running
         finished = CounterMetricFamily("delegate_tasks_finished", "Tasks finished.",
                                        labels=["type", "status"])
-        for (task_type, status), n in sorted(d.runner.stats.finished.items()):
+        for (task_type, status), n in sorted(st.finished.items()):
             finished.add_metric([task_type, status], n)
         yield finished
         yield CounterMetricFamily("delegate_reconnects", "Reconnections to the manager.",
-                                  value=d.session.reconnects)
+                                  value=st.reconnects)
         age = GaugeMetricFamily("delegate_heartbeat_age_seconds",
                                 "Seconds since the manager last answered a heartbeat.")
-        last = d.session.last_heartbeat_ack
-        age.add_metric([], time.monotonic() - last if last is not None else float("nan"))
+        age.add_metric([], st.heartbeat_age if st.heartbeat_age is not None else float("nan"))
         yield age
         yield GaugeMetricFamily("delegate_connected", "1 when registered with the manager.",
-                                value=1.0 if d.session.registered.is_set() else 0.0)
-        yield CounterMetricFamily("delegate_log_lines_sent",
-                                  "Task log lines the manager has confirmed.",
-                                  value=d.outbox.lines_acked)
-        yield GaugeMetricFamily("delegate_log_lines_buffered",
-                                "Task log lines waiting for the manager's confirmation.",
-                                value=d.outbox.lines_buffered)
-        yield CounterMetricFamily("delegate_log_lines_dropped",
-                                  "Task log lines given up because the manager no longer "
-                                  "wanted them (a task it had finished or lost).",
-                                  value=d.outbox.lines_dropped)
-        yield GaugeMetricFamily("delegate_task_messages_buffered",
-                                "Task messages (log batches, unit states, events, results) "
-                                "waiting for the manager's ack.", value=d.outbox.buffered)
-        yield GaugeMetricFamily("delegate_event_loop_lag_seconds",
-                                "How late the event loop ran a timer, last sample.",
-                                value=self._m.loop_lag)
+                                value=1.0 if st.connected else 0.0)
+        yield from _message_metrics(st)
+
+
+def _message_metrics(st: DelegateStatus) -> Iterator[Metric]:
+    yield CounterMetricFamily("delegate_log_lines_sent",
+                              "Task log lines the manager has confirmed.", value=st.lines_sent)
+    yield GaugeMetricFamily("delegate_log_lines_buffered",
+                            "Task log lines waiting for the manager's confirmation.",
+                            value=st.lines_buffered)
+    yield CounterMetricFamily("delegate_log_lines_dropped",
+                              "Task log lines given up because the manager no longer "
+                              "wanted them (a task it had finished or lost).",
+                              value=st.lines_dropped)
+    yield GaugeMetricFamily("delegate_task_messages_buffered",
+                            "Task messages (log batches, unit states, events, results) "
+                            "waiting for the manager's ack.", value=st.messages_buffered)
+    yield GaugeMetricFamily("delegate_event_loop_lag_seconds",
+                            "How late the event loop ran a timer, last sample.",
+                            value=st.loop_lag)
 
 
 class HealthServer:
-    def __init__(self, delegate: Delegate, host: str, port: int) -> None:
-        self._d = delegate
+    """Listens at :meth:`open` (so a port in use fails start-up at once) and serves in
+    :meth:`serve` until cancelled (a task of the delegate's supervisor)."""
+
+    def __init__(self, status: StatusSource, metrics: DelegateMetrics, host: str,
+                 port: int) -> None:
+        self._status = status
         self._host = host
         self._port = port
-        self.metrics = delegate.metrics
-        self.metrics.registry.register(_StateCollector(delegate, self.metrics))
+        self.metrics = metrics
+        self.metrics.registry.register(_StatusCollector(status))
         self._server: asyncio.Server | None = None
-        self._lag_task: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self._host, self._port)
-        self._lag_task = asyncio.create_task(self._measure_lag(), name="health:lag")
+    async def open(self) -> None:
+        try:
+            self._server = await asyncio.start_server(self._handle, self._host, self._port,
+                                                      start_serving=False)
+        except OSError as exc:
+            raise HealthPortError(
+                f"HEALTH_PORT: cannot listen on {self._host}:{self._port} "
+                f"({exc.strerror or exc}); choose another HEALTH_PORT (0 picks a free one) "
+                "or unset it") from exc
         log.info("health endpoint listening", host=self._host, port=self.port)
 
-    async def stop(self) -> None:
-        if self._lag_task is not None:
-            self._lag_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._lag_task
-        if self._server is not None:
+    async def serve(self) -> None:
+        assert self._server is not None
+        try:
+            await self._server.serve_forever()
+        finally:
             self._server.close()
-            await self._server.wait_closed()
-
-    async def _measure_lag(self) -> None:
-        interval = 0.5
-        while True:
-            before = time.monotonic()
-            await asyncio.sleep(interval)
-            self.metrics.loop_lag = max(0.0, time.monotonic() - before - interval)
 
     def _route(self, target: str) -> tuple[int, str, bytes]:
         path = target.split("?", 1)[0]
@@ -151,14 +153,8 @@ class HealthServer:
         return 404, "text/plain", b"not found\n"
 
     def _readiness(self) -> tuple[bool, str]:
-        s = self._d.session
-        if s.draining:
-            return False, "draining"
-        if not s.registered.is_set():
-            return False, "not connected to the manager"
-        if not s.ready:
-            return False, "manager has not answered a heartbeat in two intervals"
-        return True, "ready"
+        st = self._status()
+        return st.ready, st.readiness
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = h11.Connection(h11.SERVER)

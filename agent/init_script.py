@@ -11,13 +11,11 @@ import signal
 
 import structlog
 
+from agent.errors import InitScriptError
+
 log = structlog.get_logger("agent.init_script")
 
 INIT_SCRIPT_TIMEOUT = 600.0
-
-
-class InitScriptError(Exception):
-    pass
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:

@@ -6,11 +6,11 @@ holds; anything after it is sent again.
 
 from __future__ import annotations
 
-import json
 import ssl
 
 import httpx
 import structlog
+from pydantic import BaseModel, Field
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -23,6 +23,14 @@ from agent.outbox import Outbox
 from wire import auth
 
 log = structlog.get_logger("agent.logservice")
+
+
+class LogServiceAnswer(BaseModel):
+    """The log service's answer to one POST: per task, the highest seq it holds, and the
+    tasks whose messages it refused for good."""
+
+    acks: dict[str, int] = Field(default_factory=dict)
+    errors: dict[str, str] = Field(default_factory=dict)
 
 MAX_BATCH_MESSAGES = 500
 # Well under the manager's 16 MiB limit per POST; one message is at most ~1 MiB.
@@ -93,10 +101,12 @@ class LogServiceSender:
             raise httpx.HTTPStatusError(f"log service answered HTTP {resp.status_code}: "
                                         f"{resp.text[:200]}", request=resp.request,
                                         response=resp)
-        answer = json.loads(resp.content)
-        for task_id, seq in answer.get("acks", {}).items():
-            self._outbox.ack(task_id, int(seq))
-        for task_id, reason in answer.get("errors", {}).items():
+        # pydantic's parser bounds nesting: a hostile or broken answer is a ValueError
+        # (retried like any bad answer), never a RecursionError that ends the process.
+        answer = LogServiceAnswer.model_validate_json(resp.content)
+        for task_id, seq in answer.acks.items():
+            self._outbox.ack(task_id, seq)
+        for task_id, reason in answer.errors.items():
             log.warning("log service refused a task's messages; dropping them",
                         task_id=task_id, reason=reason)
             self._outbox.drop(task_id)

@@ -196,6 +196,20 @@ class Outbox:
         if self.has_unsent():
             self._unsent.set()
 
+    def rewind_task(self, task_id: str, after_seq: int | None = None) -> bool:
+        """On a live connection: the manager holds ``task_id`` up to ``after_seq`` (its
+        last ack when None) and wants the rest again. False if the task is not here."""
+        q = self._tasks.get(task_id)
+        if q is None:
+            return False
+        if after_seq is not None:
+            self.ack(task_id, after_seq)
+            if task_id not in self._tasks:  # that ack was its last message
+                return True
+        q.sent = q.acked
+        self._unsent.set()  # take_unsent clears it again if nothing is left to send
+        return True
+
     def drop(self, task_id: str) -> None:
         """Forget a task the manager no longer wants messages for (finished or lost)."""
         q = self._tasks.pop(task_id, None)

@@ -29,6 +29,8 @@ log = structlog.get_logger("agent.runner")
 @dataclass
 class _Running:
     spec: TaskSpec
+    ctx: TaskContext
+    stream: TaskStream
     task: asyncio.Task[None]
     started: float
     abort_reason: str | None = None
@@ -94,14 +96,27 @@ class Runner:
             return "delegate is draining"
         if len(self._running) >= self.capacity:
             return "no free slot"
-        task_type = self.registry.get(spec.type)
         self._outbox.open(spec.task_id)
         stream = TaskStream(spec.task_id, self._outbox, self._masker(spec))
-        coro = self._work(spec, stream, task_type is None)
-        task = asyncio.create_task(coro, name=f"task:{spec.task_id}")
-        self._running[spec.task_id] = _Running(spec, task, time.monotonic())
+        ctx = TaskContext(
+            task_id=spec.task_id, type=spec.type, params=spec.params, secrets=spec.secrets,
+            context=spec.context, log=TaskLog(stream.emit), files=self._files,
+            aws_call_observer=self._aws_observer, add_secret=stream.masker.add,
+        )
+        task = asyncio.create_task(self._work(spec, ctx, stream), name=f"task:{spec.task_id}")
+        self._running[spec.task_id] = _Running(spec, ctx, stream, task, time.monotonic())
+        task.add_done_callback(self._reap)
         self._idle.clear()
         return None
+
+    def _reap(self, task: asyncio.Task[None]) -> None:
+        """A worker that ended without its result: cancelled before its first step (an
+        abort right after the assign) or by a cancellation nobody asked for. It still
+        reports exactly one result."""
+        for running in list(self._running.values()):
+            if running.task is task:
+                self._finish(running.spec, running.ctx, running.stream, TaskStatus.ABORTED,
+                             running.abort_reason or "task cancelled")
 
     def abort(self, task_id: str, reason: str, *, report: bool = True) -> bool:
         running = self._running.get(task_id)
@@ -132,27 +147,21 @@ class Runner:
     def _masker(self, spec: TaskSpec) -> Masker:
         return Masker([*self._base_secrets, *spec.secrets.values()])
 
-    async def _work(self, spec: TaskSpec, stream: TaskStream, unknown: bool) -> None:
-        ctx = TaskContext(
-            task_id=spec.task_id, type=spec.type, params=spec.params, secrets=spec.secrets,
-            context=spec.context, log=TaskLog(stream.emit), files=self._files,
-            aws_call_observer=self._aws_observer, add_secret=stream.masker.add,
-        )
+    async def _work(self, spec: TaskSpec, ctx: TaskContext, stream: TaskStream) -> None:
         with structlog.contextvars.bound_contextvars(task_id=spec.task_id, type=spec.type):
-            status, error = await self._outcome(spec, ctx, stream, unknown)
+            status, error = await self._outcome(spec, ctx, stream)
         self._finish(spec, ctx, stream, status, error)
 
-    async def _outcome(self, spec: TaskSpec, ctx: TaskContext, stream: TaskStream,
-                       unknown: bool) -> tuple[TaskStatus, str | None]:
+    async def _outcome(self, spec: TaskSpec, ctx: TaskContext,
+                       stream: TaskStream) -> tuple[TaskStatus, str | None]:
         """Run the handler; whatever it does, say how the task ended and why."""
         try:
-            if unknown:
+            task_type = self.registry.get(spec.type)
+            if task_type is None:
                 raise TaskFailed(
                     f"unknown task type {spec.type!r}; this delegate runs: "
                     + ", ".join(self.registry.names())
                 )
-            task_type = self.registry.get(spec.type)
-            assert task_type is not None
             if task_type.params_model is not None:
                 ctx.params = _parse_params(task_type.params_model, spec.params)
             async with asyncio.timeout(spec.timeout):

@@ -1,18 +1,11 @@
-"""The delegate's connection to its manager: connect, register, heartbeat, pull, reconnect.
+"""The delegate's link to its manager, as I/O: a websocket, frames in, frames out.
 
-One :class:`Session` owns the websocket and three loops per connection (receive, send,
-heartbeat); when any of them ends, the connection is closed and the others cancelled.
-Reconnects back off exponentially with full jitter (tenacity), capped at
-``reconnect_max``, and the backoff starts over after a connection that stayed healthy
-for :data:`HEALTHY_PERIOD` seconds.
-
-Errors, and what they do:
-
-* connection refused / dropped / timed out -> reconnect with backoff;
-* ``Refused(fatal=True)`` (wrong or revoked token, wrong account) -> :class:`FatalError`,
-  the process ends with the manager's reason;
-* ``Disconnect(fatal=True)`` (token revoked while connected) -> :class:`FatalError`;
-* a frame we cannot parse -> logged, ignored: the manager is trusted but may be newer.
+Every decision is :class:`agent.connection.DelegateConnection`'s; this module opens the
+socket, parses each frame, hands it over, and carries out the actions it gets back on the
+runner, the outbox and the socket. Per connection it runs four loops (receive, send
+control messages, send task messages, heartbeat); when one ends, the socket is closed and
+the others are cancelled. Whether and when to connect again is :mod:`agent.reconnect`'s
+(a pure backoff and a table of fatal errors).
 """
 
 from __future__ import annotations
@@ -23,65 +16,48 @@ import platform
 import ssl
 import time
 import uuid
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 import websockets
-from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
+from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection
 
 from agent import __version__
 from agent.config import Settings
+from agent.connection import (
+    AbortTask,
+    AckTask,
+    Action,
+    Close,
+    DelegateConnection,
+    DropTask,
+    RewindOutbox,
+    RewindTask,
+    Send,
+    StartTask,
+    State,
+    parse_frame,
+)
+from agent.errors import ManagerRefused, UnreadableFrame
 from agent.outbox import Outbox
+from agent.reconnect import Backoff, describe, fatal_error, is_retryable
 from agent.runner import Runner
 from wire import auth
-from wire.protocol import (
-    MAX_MESSAGE_BYTES,
-    SUPPORTED_PROTOCOL_VERSIONS,
-    Abort,
-    Accept,
-    Ack,
-    Assign,
-    Disconnect,
-    Draining,
-    Error,
-    Heartbeat,
-    HeartbeatAck,
-    Pull,
-    Refused,
-    Register,
-    Registered,
-    Reject,
-    dump,
-    manager_message_adapter,
-)
+from wire.protocol import MAX_MESSAGE_BYTES, SUPPORTED_PROTOCOL_VERSIONS, Register, dump
 
 log = structlog.get_logger("agent.session")
 
-HEALTHY_PERIOD = 30.0
-
-
-class FatalError(Exception):
-    """The manager refused this delegate for good; retrying cannot help."""
-
-
-class _Reconnect(Exception):
-    """The connection ended; connect again after a backoff."""
-
-
-class _HealthyDrop(Exception):
-    """The connection ended after a healthy period: reconnect with a fresh backoff."""
+REGISTER_TIMEOUT = 15.0
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     if not settings.ws_url.startswith("wss://"):
         return None
-    ctx = ssl.create_default_context(
-        cafile=str(settings.manager_ca_bundle) if settings.manager_ca_bundle else None
-    )
-    return ctx
+    return ssl.create_default_context(
+        cafile=str(settings.manager_ca_bundle) if settings.manager_ca_bundle else None)
 
 
 class Session:
@@ -93,53 +69,52 @@ class Session:
         self.outbox = outbox
         self.task_types = task_types
         self.instance_id = instance_id or uuid.uuid4().hex
+        self.connection = DelegateConnection()
+        # For waiters only ("until registered"); the state is the connection's.
+        self.registered = asyncio.Event()
+        self.reconnects = 0
         self._token = settings.token()
         self._reconnect_min = reconnect_min
         self._ws: ClientConnection | None = None
+        self._control: asyncio.Queue[str] | None = None
         self._stopping = asyncio.Event()
-        self.draining = False
-        self.registered = asyncio.Event()
-        self.delegate_id: str | None = None
-        self.heartbeat_interval = 10.0
-        self.last_heartbeat_ack: float | None = None
-        self.reconnects = 0
-        # False when task messages travel over the HTTP log service instead.
-        self.send_task_messages = True
+
+    @property
+    def send_task_messages(self) -> bool:
+        """False when task messages travel over the HTTP log service instead."""
+        return self.connection.send_task_messages
+
+    @send_task_messages.setter
+    def send_task_messages(self, value: bool) -> None:
+        self.connection.send_task_messages = value
 
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> None:
-        """Stay connected until :meth:`stop`. Raises FatalError when refused for good."""
+        """Stay connected until :meth:`stop`. Raises ManagerRefused when refused for
+        good, ManagerNotTrusted for a certificate we cannot verify."""
+        delays = Backoff(self._reconnect_min, self.settings.reconnect_max)
         while not self._stopping.is_set():
-            try:
-                async for attempt in AsyncRetrying(
-                    wait=wait_random_exponential(multiplier=self._reconnect_min,
-                                                 max=self.settings.reconnect_max),
-                    retry=retry_if_exception_type(_Reconnect),
-                    before_sleep=self._before_sleep,
-                ):
-                    with attempt:
-                        await self._connect_once()
+            started = time.monotonic()
+            ended = await self._connect_once()
+            if self._stopping.is_set():
                 return
-            except _HealthyDrop:
-                continue
+            if ended.fatal:
+                raise ManagerRefused(ended.reason)
+            delay = delays.after(time.monotonic() - started)
+            self.reconnects += 1
+            log.warning("manager connection lost; reconnecting", in_seconds=round(delay, 2),
+                        reason=ended.reason)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
     async def stop(self) -> None:
         self._stopping.set()
+        self.connection.stop()
         if self._ws is not None:
             await self._ws.close(1000, "delegate stopping")
 
-    def _before_sleep(self, state: Any) -> None:
-        self.reconnects += 1
-        delay = state.next_action.sleep if state.next_action else 0
-        exc = state.outcome.exception() if state.outcome else None
-        log.warning("manager connection lost; reconnecting", in_seconds=round(delay, 2),
-                    reason=str(exc.__cause__ or exc) if exc else None)
-
-    async def _connect_once(self) -> None:
-        if self._stopping.is_set():
-            return
-        started = time.monotonic()
+    async def _connect_once(self) -> Close:
         try:
             async with websockets.connect(
                 self.settings.ws_url, ssl=ssl_context(self.settings),
@@ -148,159 +123,142 @@ class Session:
                 user_agent_header=f"ecs-delegate/{__version__}",
             ) as ws:
                 self._ws = ws
-                await self._register(ws)
-                await self._serve(ws)
-        except FatalError:
-            raise
-        except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
+                return await self._serve(ws)
+        except Exception as exc:
             if self._stopping.is_set():
-                return
-            raise self._drop(started, exc) from exc
+                return Close("delegate stopping")
+            if is_retryable(exc):
+                return Close(describe(exc))
+            error = fatal_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
         finally:
             self._ws = None
+            self.connection.lost()
             self.registered.clear()
-        if not self._stopping.is_set():
-            raise self._drop(started, ConnectionError("connection closed by manager"))
 
-    def _drop(self, started: float, exc: BaseException) -> Exception:
-        if time.monotonic() - started >= HEALTHY_PERIOD:
-            log.warning("manager connection lost; reconnecting", reason=str(exc))
-            self.reconnects += 1
-            return _HealthyDrop(str(exc))
-        return _Reconnect(str(exc))
+    # ------------------------------------------------------------------ one connection
 
-    # ------------------------------------------------------------------ registration
+    async def _serve(self, ws: ClientConnection) -> Close:
+        if self.connection.state is State.CLOSED:
+            return Close("delegate stopping")  # stopped while the socket opened
+        self._control = asyncio.Queue()
+        self._apply(self.connection.connected(self._register()))
+        loops: dict[str, Coroutine[Any, Any, Any]] = {
+            "receive": self._receive(ws), "send-control": self._send_control(ws, self._control),
+            "heartbeat": self._heartbeat()}
+        if self.send_task_messages:
+            loops["send-tasks"] = self._send_tasks(ws)
+        tasks = [asyncio.create_task(c, name=f"session:{n}") for n, c in loops.items()]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._control = None
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for t in done:
+            if (exc := t.exception()) is not None:
+                raise exc
+        result = tasks[0].result() if tasks[0] in done else None
+        return result if isinstance(result, Close) else Close("connection ended")
 
-    async def _register(self, ws: ClientConnection) -> None:
+    def _register(self) -> Register:
         s = self.settings
-        credential = auth.sign(self._token, account_id=s.account_id,
-                               delegate_name=s.delegate_name)
-        await ws.send(dump(Register(
-            auth=credential, protocol_versions=list(SUPPORTED_PROTOCOL_VERSIONS),
+        return Register(
+            auth=auth.sign(self._token, account_id=s.account_id,
+                           delegate_name=s.delegate_name),
+            protocol_versions=list(SUPPORTED_PROTOCOL_VERSIONS),
             account_id=s.account_id, name=s.delegate_name, tags=s.delegate_tags,
             version=__version__, hostname=platform.node(), instance_id=self.instance_id,
             capacity=s.max_concurrent_tasks, task_types=self.task_types,
             running_tasks=sorted(set(self.runner.running_ids()) | set(self.outbox.task_ids())),
-            draining=self.draining,
-        )))
-        raw = await asyncio.wait_for(ws.recv(), timeout=15)
-        msg = manager_message_adapter.validate_json(raw)
-        if isinstance(msg, Refused):
-            if msg.fatal:
-                raise FatalError(f"manager refused this delegate: {msg.reason}")
-            raise _Reconnect(msg.reason)
-        if not isinstance(msg, Registered):
-            raise _Reconnect(f"expected 'registered', got {msg.type!r}")
-        self.delegate_id = msg.delegate_id
-        self.heartbeat_interval = msg.heartbeat_interval
-        self.last_heartbeat_ack = time.monotonic()
-        for task_id, reason in msg.cancel.items():
-            log.warning("manager no longer expects this task; stopping it", task_id=task_id,
-                        reason=reason)
-            self.runner.abort(task_id, reason, report=False)
-            self.outbox.drop(task_id)
-        if self.send_task_messages:
-            self.outbox.rewind(msg.acked)
-        else:
-            for task_id, seq in msg.acked.items():
-                self.outbox.ack(task_id, seq)
-        self.registered.set()
-        log.info("registered with manager", delegate_id=msg.delegate_id,
-                 url=self.settings.http_base, tags=self.settings.delegate_tags,
-                 protocol=msg.protocol_version)
-        if self.draining:
-            await ws.send(dump(Draining()))
-        else:
-            await ws.send(dump(Pull(free_slots=self.runner.free_slots)))
+        )
 
-    # ------------------------------------------------------------------ the connection
-
-    async def _serve(self, ws: ClientConnection) -> None:
-        loops = [
-            asyncio.create_task(self._receive(ws), name="session:receive"),
-            asyncio.create_task(self._heartbeat(ws), name="session:heartbeat"),
-        ]
-        if self.send_task_messages:
-            loops.append(asyncio.create_task(self._send(ws), name="session:send"))
+    async def _receive(self, ws: ClientConnection) -> Close:
         try:
-            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in loops:
-                t.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
-        for t in done:
-            exc = t.exception()
-            if exc is not None:
-                raise exc
-
-    async def _receive(self, ws: ClientConnection) -> None:
+            first = await asyncio.wait_for(ws.recv(), timeout=REGISTER_TIMEOUT)
+        except TimeoutError:
+            return Close(f"the manager did not answer 'register' within {REGISTER_TIMEOUT:g}s")
+        if ended := self._on_frame(first):
+            return ended
         async for raw in ws:
-            try:
-                msg = manager_message_adapter.validate_json(raw)
-            except ValidationError as exc:
-                log.warning("unreadable message from manager; ignored",
-                            error=str(exc).splitlines()[0], size=len(raw))
-                continue
-            await self._handle(ws, msg)
+            if ended := self._on_frame(raw):
+                return ended
+        return Close("connection closed by manager")
 
-    async def _handle(self, ws: ClientConnection, msg: Any) -> None:
-        if isinstance(msg, Ack):
-            self.outbox.ack(msg.task_id, msg.seq)
-        elif isinstance(msg, Assign):
-            reason = self.runner.start(msg.task)
-            if reason is None:
-                await ws.send(dump(Accept(task_id=msg.task.task_id)))
-                log.info("task started", task_id=msg.task.task_id, type=msg.task.type)
-            else:
-                await ws.send(dump(Reject(task_id=msg.task.task_id, reason=reason)))
-        elif isinstance(msg, Abort):
-            if not self.runner.abort(msg.task_id, msg.reason):
-                log.info("abort for a task not running here", task_id=msg.task_id)
-        elif isinstance(msg, HeartbeatAck):
-            self.last_heartbeat_ack = time.monotonic()
-        elif isinstance(msg, Error):
-            log.warning("manager reported an error", reason=msg.reason, task_id=msg.task_id)
-        elif isinstance(msg, Disconnect):
-            if msg.fatal:
-                raise FatalError(f"manager disconnected this delegate: {msg.reason}")
-            raise _Reconnect(msg.reason)
-        else:
-            log.info("ignored message", type=getattr(msg, "type", "?"))
+    def _on_frame(self, raw: str | bytes) -> Close | None:
+        try:
+            msg = parse_frame(raw)
+        except UnreadableFrame as err:
+            return self._apply(self.connection.unreadable(err, len(raw)))
+        was_registered = self.connection.registered
+        ended = self._apply(self.connection.receive(
+            msg, now=time.monotonic(), free_slots=self.runner.free_slots))
+        if self.connection.registered and not was_registered:
+            self.registered.set()
+            log.info("registered with manager", delegate_id=self.connection.delegate_id,
+                     url=self.settings.http_base, tags=self.settings.delegate_tags,
+                     protocol=getattr(msg, "protocol_version", None))
+        return ended
 
-    async def _send(self, ws: ClientConnection) -> None:
+    async def _send_control(self, ws: ClientConnection, queue: asyncio.Queue[str]) -> None:
+        while True:
+            await ws.send(await queue.get())
+
+    async def _send_tasks(self, ws: ClientConnection) -> None:
+        await self.registered.wait()
         while True:
             await self.outbox.wait_unsent()
-            batch = self.outbox.take_unsent()
-            for text in batch:
+            for text in self.outbox.take_unsent():
                 await ws.send(text)
 
-    async def _heartbeat(self, ws: ClientConnection) -> None:
+    async def _heartbeat(self) -> None:
+        await self.registered.wait()
         while True:
-            await asyncio.sleep(self.heartbeat_interval)
-            await ws.send(dump(Heartbeat(running_tasks=self.runner.running_ids(),
-                                         sent_at=datetime.now(UTC))))
+            await asyncio.sleep(self.connection.heartbeat_interval)
+            self._apply(self.connection.heartbeat(self.runner.running_ids(),
+                                                  datetime.now(UTC)))
+
+    # ------------------------------------------------------------------ carrying out
+
+    def _apply(self, actions: list[Action]) -> Close | None:
+        """Do what the connection decided; a Close ends this connection."""
+        for action in actions:
+            match action:
+                case Send(message):
+                    self._send(message)
+                case StartTask(spec):
+                    self._apply(self.connection.task_started(spec, self.runner.start(spec)))
+                case AbortTask(task_id, reason, report):
+                    if not self.runner.abort(task_id, reason, report=report) and report:
+                        log.info("abort for a task not running here", task_id=task_id)
+                case DropTask(task_id):
+                    self.outbox.drop(task_id)
+                case AckTask(task_id, seq):
+                    self.outbox.ack(task_id, seq)
+                case RewindOutbox(acked):
+                    self.outbox.rewind(acked)
+                case RewindTask(task_id, after_seq):
+                    if not self.outbox.rewind_task(task_id, after_seq):
+                        log.info("nothing to resend for this task", task_id=task_id)
+                case Close():
+                    return action
+        return None
+
+    def _send(self, message: BaseModel) -> None:
+        # Queued for the control loop: a decision never waits on the socket. Without a
+        # connection there is nobody to tell; registration says it all again.
+        if self._control is not None:
+            self._control.put_nowait(dump(message))
 
     # ------------------------------------------------------------------ called by others
 
-    async def send_pull(self) -> None:
-        ws = self._ws
-        if ws is None or not self.registered.is_set():
-            return
-        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
-            await ws.send(dump(Pull(free_slots=self.runner.free_slots)))
+    def pull(self) -> None:
+        """Ask for work again (a slot came free)."""
+        self._apply(self.connection.pull(self.runner.free_slots))
 
-    async def announce_draining(self) -> None:
-        self.draining = True
-        ws = self._ws
-        if ws is None or not self.registered.is_set():
-            return
-        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
-            await ws.send(dump(Draining()))
-
-    @property
-    def ready(self) -> bool:
-        """Connected, registered, and a heartbeat answered within two intervals."""
-        if not self.registered.is_set() or self.draining or self.last_heartbeat_ack is None:
-            return False
-        return time.monotonic() - self.last_heartbeat_ack <= 2 * self.heartbeat_interval + 1
-
+    def drain(self) -> None:
+        """Take no more work; the manager hears it now, or at the next registration."""
+        self._apply(self.connection.drain())

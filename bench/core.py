@@ -88,7 +88,7 @@ async def idle_process(manager_url: str, token: str, api: ManagerApi) -> dict[st
            "LOG_FORMAT": "json"}
     t0 = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "run", env=env,
+        sys.executable, "-m", "cli", "run", env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
         async def registered() -> bool:

@@ -18,6 +18,7 @@ from agent.config import ConfigError, Settings, environment_summary, load_settin
 EXIT_CONFIG = 2
 EXIT_REFUSED = 3
 EXIT_INIT_SCRIPT = 4
+EXIT_UNTRUSTED = 5  # the manager's TLS certificate did not verify
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,32 +68,60 @@ def run(**flags: Any) -> None:
 
 async def run_delegate(settings: Settings) -> int:
     from agent.app import Delegate
-    from agent.session import FatalError
+    from agent.errors import HealthPortError, ManagerNotTrusted, ManagerRefused
 
     log = structlog.get_logger("agent")
     log.info("delegate starting", version=__version__, name=settings.delegate_name,
              account=settings.account_id, tags=settings.delegate_tags,
              manager=settings.http_base, capacity=settings.max_concurrent_tasks,
              **environment_summary())
-    loop = asyncio.get_running_loop()
-    if settings.init_script:
-        from agent.init_script import InitScriptError, run_init_script
-
-        # A stop request while the script runs ends start-up at once (ECS would
-        # otherwise kill the container stopTimeout later).
-        starting = asyncio.current_task()
-        assert starting is not None
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, starting.cancel)
-        try:
-            await run_init_script(settings.init_script)
-        except InitScriptError as exc:
-            log.error("init script failed; not starting", error=str(exc))
-            return EXIT_INIT_SCRIPT
-        except asyncio.CancelledError:
-            log.info("stopped during INIT_SCRIPT; not starting")
-            return 0
+    if settings.init_script and (code := await _init_script(settings.init_script)) is not None:
+        return code
     delegate = Delegate(settings)
+    _on_signals(delegate)
+    try:
+        await delegate.run()
+    except HealthPortError as exc:
+        click.echo(f"delegate: configuration error: {exc}", err=True)
+        return EXIT_CONFIG
+    except ManagerRefused as exc:
+        log.error(str(exc))
+        return EXIT_REFUSED
+    except ManagerNotTrusted as exc:
+        log.error(str(exc))
+        return EXIT_UNTRUSTED
+    log.info("delegate stopped")
+    return 0
+
+
+async def _init_script(script: str) -> int | None:
+    """Run INIT_SCRIPT; an exit code when start-up must end here, None to go on."""
+    from agent.errors import InitScriptError
+    from agent.init_script import run_init_script
+
+    log = structlog.get_logger("agent")
+    loop = asyncio.get_running_loop()
+    # A stop request while the script runs ends start-up at once (ECS would otherwise
+    # kill the container stopTimeout later).
+    starting = asyncio.current_task()
+    assert starting is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, starting.cancel)
+    try:
+        await run_init_script(script)
+    except InitScriptError as exc:
+        log.error("init script failed; not starting", error=str(exc))
+        return EXIT_INIT_SCRIPT
+    except asyncio.CancelledError:
+        log.info("stopped during INIT_SCRIPT; not starting")
+        return 0
+    return None
+
+
+def _on_signals(delegate: Any) -> None:
+    """First SIGTERM/SIGINT: drain and stop. A second one: abort running tasks now."""
+    log = structlog.get_logger("agent")
+    loop = asyncio.get_running_loop()
     signals = 0
 
     def on_signal(signame: str) -> None:
@@ -100,29 +129,13 @@ async def run_delegate(settings: Settings) -> int:
         signals += 1
         if signals == 1:
             log.info("signal received; draining", signal=signame)
-            delegate._spawn(delegate.shutdown(), name="shutdown")
+            delegate.request_shutdown()
         else:
             log.warning("second signal; aborting running tasks now", signal=signame)
             delegate.hurry()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig.name)
-    health = None
-    if settings.health_port is not None:
-        from agent.health import HealthServer
-
-        health = HealthServer(delegate, settings.health_host, settings.health_port)
-        await health.start()
-    try:
-        await delegate.run()
-    except FatalError as exc:
-        log.error(str(exc))
-        return EXIT_REFUSED
-    finally:
-        if health is not None:
-            await health.stop()
-    log.info("delegate stopped")
-    return 0
 
 
 @click.command()

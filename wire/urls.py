@@ -18,7 +18,10 @@ def check_manager_url(value: str) -> str:
         raise ValueError(f"{value!r} is not a URL like https://manager.example.com:443 "
                          "(the scheme, http:// or https://, is required)")
     try:
-        parts.port  # noqa: B018 - urlsplit checks the port's range only when asked
-    except ValueError:
-        raise ValueError(f"{value!r}: the port must be a number from 1 to 65535") from None
+        port = parts.port  # urlsplit checks the port's range only when asked
+    except ValueError:  # "Port out of range 0-65535", or not a number
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"{value!r} has port {parts.netloc.rsplit(':', 1)[-1]!r}; "
+                         "a port is a number from 1 to 65535")
     return url.rstrip("/")

@@ -71,3 +71,30 @@ def test_log_lines_are_counted_through_ack_spill_and_drop(tmp_path) -> None:  # 
     assert (ob.lines_acked, ob.lines_buffered) == (30, 61)
     ob.drop("a")
     assert (ob.lines_dropped, ob.lines_buffered) == (60, 1)
+
+
+def test_rewind_one_task_on_a_live_connection() -> None:
+    ob = Outbox()
+    for i in range(6):
+        ob.add("t", line(i))
+        ob.add("other", line(i))
+    drain_all(ob)
+    ob.ack("t", 2)
+    # The manager holds "t" up to 4 and wants the rest again; "other" is left alone.
+    assert ob.rewind_task("t", 4)
+    assert [(m.task_id, m.seq) for m in drain_all(ob)] == [("t", 5), ("t", 6)]
+    assert ob.last_acked("t") == 4
+    # Without a sequence: from the last ack.
+    assert ob.rewind_task("t")
+    assert [m.seq for m in drain_all(ob)] == [5, 6]
+    assert not ob.rewind_task("unknown")
+
+
+def test_rewind_to_the_last_message_of_a_finished_task_forgets_it() -> None:
+    ob = Outbox()
+    ob.add("t", line(0))
+    ob.add("t", ResultPayload(status=TaskStatus.SUCCESS))
+    drain_all(ob)
+    assert ob.rewind_task("t", 2)
+    assert ob.buffered == 0
+    assert drain_all(ob) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.session import FatalError
+from agent.errors import ManagerRefused
 from testkit.stack import (
     RUNS,
     DelegateRunner,
@@ -74,7 +74,7 @@ async def test_refused_with_a_clear_reason_and_token_never_shown(
     else:
         account = "other-account"
     runner = DelegateRunner(manager.url, used, account=account)
-    with pytest.raises(FatalError, match=expected):
+    with pytest.raises(ManagerRefused, match=expected):
         await asyncio.wait_for(runner.delegate.run(), timeout=20)
     out = capfd.readouterr()
     answers = "".join([(await api.client.get("/api/delegates")).text,
@@ -92,7 +92,7 @@ async def test_revoking_a_token_disconnects_its_delegates(
         await api.revoke_token(token)
         await wait_for(d.failed, what="the delegate to be disconnected")
         assert d.task is not None
-        assert isinstance(d.task.exception(), FatalError)
+        assert isinstance(d.task.exception(), ManagerRefused)
         assert "revoked" in str(d.task.exception())
 
 

@@ -1,8 +1,10 @@
 """TLS end to end: the manager serves https/wss with a certificate from a CA the test
-makes; the delegate trusts it through MANAGER_CA_BUNDLE and refuses it without."""
+makes; the delegate trusts it through MANAGER_CA_BUNDLE, and without it stops with a
+clear reason."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import ssl
@@ -15,7 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from testkit.stack import ADMIN_TOKEN, DelegateRunner, ManagerApi, running_manager, wait_for
+from agent.errors import ManagerNotTrusted
+from testkit.stack import ADMIN_TOKEN, DelegateRunner, ManagerApi, running_manager
 
 
 def make_ca_and_cert(directory: Path) -> tuple[Path, Path, Path]:
@@ -64,12 +67,13 @@ async def test_delegate_over_tls_with_a_ca_bundle(tmp_path: Path) -> None:
                 assert d.delegate.settings.ws_url.startswith("wss://")
                 task_id = await api.submit({"type": "test.echo", "selectors": ["tls"]})
                 assert (await api.wait_finished(task_id))["status"] == "SUCCESS"
-            # Without the CA the delegate does not trust the manager and keeps retrying.
+            # Without the CA the delegate does not trust the manager, and says so at once
+            # instead of retrying a handshake that cannot succeed.
             untrusting = DelegateRunner(manager.url, token, name="no-ca")
-            async with untrusting:
-                await wait_for(lambda: untrusting.delegate.session.reconnects >= 1,
-                               what="a refused TLS handshake")
-                assert not untrusting.delegate.session.registered.is_set()
+            with pytest.raises(ManagerNotTrusted, match="set MANAGER_CA_BUNDLE"):
+                await asyncio.wait_for(untrusting.delegate.run(), timeout=20)
+            assert untrusting.delegate.session.reconnects == 0
+            assert not untrusting.delegate.session.registered.is_set()
 
 
 def test_ca_bundle_must_exist(tmp_path: Path) -> None:
@@ -79,3 +83,31 @@ def test_ca_bundle_must_exist(tmp_path: Path) -> None:
         load_settings(account_id="a", delegate_token="edt.abc.0123456789abcdefghij",
                       manager_url="https://m.example.com",
                       manager_ca_bundle=str(tmp_path / "missing.pem"))
+
+
+async def test_delegate_run_stops_with_one_line_when_it_does_not_trust_the_manager(
+        tmp_path: Path) -> None:
+    """The real process: exit 5 and what to set, instead of retrying a handshake forever."""
+    import subprocess
+    import sys
+
+    from tests.ops.proc import delegate_env
+
+    ca, cert, key = make_ca_and_cert(tmp_path)
+    async with running_manager(tmp_path, extra_args=("--tls-cert", str(cert),
+                                                     "--tls-key", str(key))) as manager:
+        async with httpx.AsyncClient(base_url=manager.url, timeout=30,
+                                     verify=ssl.create_default_context(cafile=str(ca)),
+                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as c:
+            token = await ManagerApi(c).create_token("acme")
+        env = delegate_env(manager.url, token)
+        proc = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "cli", "run"], env=env, text=True,
+            capture_output=True, timeout=60, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 5, out
+    assert "Traceback" not in out and "reconnecting" not in out, out
+    [line] = [ln for ln in out.splitlines() if "TLS certificate is not trusted" in ln]
+    assert "set MANAGER_CA_BUNDLE" in line
+    assert '"level": "error"' in line
+    assert token not in out
