@@ -203,8 +203,11 @@ def assess(service: dict[str, Any] | None, target: Target, seen: Iterable[str] =
 
     only = len(deployments) == 1
     rollout = ours.get("rolloutState")
+    # Without rolloutState (behind a Classic Load Balancer) a deployment at 0/0 is not
+    # done while the service wants tasks: judge against the service's desired count too.
+    wanted = int(service.get("desiredCount") or 0)
     steady = only and counts.running == counts.desired and (
-        rollout is None or rollout == "COMPLETED")
+        rollout == "COMPLETED" or (rollout is None and counts.running >= wanted))
     return Verdict(Phase.SUCCEEDED if steady else Phase.IN_PROGRESS, "", events, counts,
                    summary if only else f"{summary}; {len(deployments) - 1} older "
                    "deployment(s) still draining")

@@ -200,3 +200,14 @@ def test_human_duration() -> None:
     assert human_duration(0.25) == "0.2s"
     assert human_duration(5) == "5s"
     assert human_duration(3660) == "1h1m"
+
+
+def test_no_rollout_state_at_zero_of_zero_is_in_progress_while_the_service_wants_more() -> None:
+    # DescribeServices behind a Classic Load Balancer: ECS omits rolloutState, and a new
+    # deployment reads 0/0 before the scheduler sets its desired count.
+    answer = service(deployment(NEW, TD_NEW, running=0, desired=0, rollout=None))
+    answer.update(desiredCount=2, runningCount=0)
+    assert assess(answer, TARGET).phase is Phase.IN_PROGRESS
+    answer["deployments"] = [deployment(NEW, TD_NEW, running=2, desired=2, rollout=None)]
+    answer["runningCount"] = 2
+    assert assess(answer, TARGET).phase is Phase.SUCCEEDED
