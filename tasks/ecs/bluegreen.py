@@ -24,6 +24,7 @@ from typing import Any
 
 from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitLog
 from tasks.aws.clients import aws_session
+from tasks.aws.ports import AutoScalingClient, EcsClient, Elbv2Client
 from tasks.ecs import autoscaling, elb
 from tasks.ecs.bg_params import (
     BlueGreenCreateParams,
@@ -65,14 +66,16 @@ def _cluster_name(cluster: str) -> str:
     return cluster.rsplit("/", 1)[-1]
 
 
-async def describe_services(ecs: Any, cluster: str, names: list[str]) -> dict[str, dict[str, Any]]:
+async def describe_services(ecs: EcsClient, cluster: str,
+                            names: list[str]) -> dict[str, dict[str, Any]]:
     """ACTIVE, DRAINING and INACTIVE services by name, with their tags (MISSING: absent)."""
     with aws_errors(f"DescribeServices {', '.join(names)} in cluster {cluster}"):
         answer = await ecs.describe_services(cluster=cluster, services=names, include=["TAGS"])
     return {str(s["serviceName"]): s for s in answer.get("services") or []}
 
 
-async def set_version_tag(ecs: Any, log: UnitLog, service: dict[str, Any], value: str) -> None:
+async def set_version_tag(ecs: EcsClient, log: UnitLog, service: dict[str, Any],
+                          value: str) -> None:
     name = service["serviceName"]
     log.info(f"Updating service: {name} with tag: [{BG_VERSION}, {value}]")
     with aws_errors(f"TagResource on service {name}"):
@@ -141,8 +144,9 @@ def _build(ctx: TaskContext, log: UnitLog, params: BlueGreenCreateParams,
     return requests
 
 
-async def _prepare(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitLog,
-                   params: BlueGreenCreateParams, fetched: FetchedManifests) -> Plan:
+async def _prepare(ctx: TaskContext, ecs: EcsClient, elbv2: Elbv2Client,
+                   aas: AutoScalingClient, log: UnitLog, params: BlueGreenCreateParams,
+                   fetched: FetchedManifests) -> Plan:
     """Every check, and the rollback data, before the first change."""
     with aws_errors(f"DescribeLoadBalancers {params.load_balancer}"):
         balancer = await elb.load_balancer_arn(elbv2, params.load_balancer)
@@ -227,7 +231,7 @@ async def _prepare(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitLo
     return Plan(requests, decision, data, services, desired, targets, policies)
 
 
-async def _create(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
+async def _create(ctx: TaskContext, ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
                   describer: ServiceDescriber, params: BlueGreenCreateParams,
                   plan: Plan) -> None:
     out = ctx.output
@@ -340,7 +344,7 @@ async def blue_green_swap(ctx: TaskContext) -> dict[str, Any]:
     return dict(out)
 
 
-async def _point(elbv2: Any, log: UnitLog, route: elb.Route, target_group: str,
+async def _point(elbv2: Elbv2Client, log: UnitLog, route: elb.Route, target_group: str,
                  which: str) -> None:
     live = await elb.current_actions(elbv2, route)
     log.info(f"Modifying ELB {route.role} Listener to Forward requests to Target group "
@@ -351,8 +355,9 @@ async def _point(elbv2: Any, log: UnitLog, route: elb.Route, target_group: str,
     log.info("")
 
 
-async def _swap(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitLog,
-                params: BlueGreenSwapParams, data: BlueGreenData) -> None:
+async def _swap(ctx: TaskContext, ecs: EcsClient, elbv2: Elbv2Client,
+                aas: AutoScalingClient, log: UnitLog, params: BlueGreenSwapParams,
+                data: BlueGreenData) -> None:
     names = [n for n in (data.new_service_name, data.old_service_name) if n]
     services = await describe_services(ecs, params.cluster, names)
     new = services.get(data.new_service_name)

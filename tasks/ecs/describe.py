@@ -24,6 +24,7 @@ from typing import Any
 from tenacity import AsyncRetrying, retry_if_exception
 
 from tasks.aws.credentials import AccessKeyCredentials, Credentials
+from tasks.aws.ports import EcsClient
 from tasks.ecs.errors import BACKOFF, is_throttling
 
 MAX_SERVICES_PER_CALL = 10  # DescribeServices' own limit
@@ -65,7 +66,7 @@ class DescribeCoalescer:
         self.loop = asyncio.get_running_loop()
         self.calls = 0
         self.rounds = 0
-        self._clients: dict[int, Any] = {}
+        self._clients: dict[int, EcsClient] = {}
         self._tokens = itertools.count()
         self._pending: list[_Request] = []
         self._wake = asyncio.Event()
@@ -73,7 +74,7 @@ class DescribeCoalescer:
 
     # -- subscribers
 
-    def attach(self, client: Any) -> int:
+    def attach(self, client: EcsClient) -> int:
         token = next(self._tokens)
         self._clients[token] = client
         if self._runner is None or self._runner.done():
@@ -149,7 +150,7 @@ class DescribeCoalescer:
                     request.future.set_result(answer.get(request.service))
 
     async def _call(self, names: list[str]) -> dict[str, dict[str, Any] | None]:
-        used: list[Any] = []
+        used: list[EcsClient] = []
 
         def retryable(exc: BaseException) -> bool:
             if is_throttling(exc):
@@ -201,7 +202,7 @@ class SharedDescriber:
 
 
 @asynccontextmanager
-async def shared_describer(ecs: Any, *, credentials: Credentials | None, region: str,
+async def shared_describer(ecs: EcsClient, *, credentials: Credentials | None, region: str,
                            cluster: str) -> AsyncIterator[SharedDescriber]:
     """Join (or start) the coalescer for this identity, endpoint, region and cluster."""
     loop = asyncio.get_running_loop()

@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from agent.context import TaskFailed, UnitLog
+from tasks.aws.ports import Elbv2Client
 from tasks.ecs.errors import aws_errors
 
 
@@ -85,7 +86,7 @@ def _not_found(code: str, message: str) -> Iterator[None]:
         raise
 
 
-async def load_balancer_arn(elbv2: Any, name_or_arn: str) -> str:
+async def load_balancer_arn(elbv2: Elbv2Client, name_or_arn: str) -> str:
     key = "LoadBalancerArns" if name_or_arn.startswith("arn:") else "Names"
     with _not_found("LoadBalancerNotFound",
                     f"loadBalancer: load balancer {name_or_arn} does not exist in this "
@@ -99,7 +100,7 @@ async def load_balancer_arn(elbv2: Any, name_or_arn: str) -> str:
     return str(balancers[0]["LoadBalancerArn"])
 
 
-async def _rules(elbv2: Any, listener_arn: str) -> list[dict[str, Any]]:
+async def _rules(elbv2: Elbv2Client, listener_arn: str) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
     marker: str | None = None
     while True:
@@ -113,7 +114,7 @@ async def _rules(elbv2: Any, listener_arn: str) -> list[dict[str, Any]]:
             return rules
 
 
-async def resolve_route(elbv2: Any, log: UnitLog, *, role: str, balancer_arn: str,
+async def resolve_route(elbv2: Elbv2Client, log: UnitLog, *, role: str, balancer_arn: str,
                         listener_arn: str, rule_arn: str | None) -> Route:
     """Read a listener (and rule) and the target group it forwards to."""
     field = role.lower()
@@ -159,7 +160,7 @@ async def resolve_route(elbv2: Any, log: UnitLog, *, role: str, balancer_arn: st
                  is_default=is_default, actions=actions, target_group_arn=target)
 
 
-async def current_actions(elbv2: Any, route: Route) -> list[dict[str, Any]]:
+async def current_actions(elbv2: Elbv2Client, route: Route) -> list[dict[str, Any]]:
     """The route's actions as they are now."""
     if route.is_default:
         with aws_errors(f"DescribeListeners {route.listener_arn}"):
@@ -170,7 +171,7 @@ async def current_actions(elbv2: Any, route: Route) -> list[dict[str, Any]]:
     return list((answer.get("Rules") or [{}])[0].get("Actions") or [])
 
 
-async def set_actions(elbv2: Any, route: Route, actions: list[dict[str, Any]]) -> None:
+async def set_actions(elbv2: Elbv2Client, route: Route, actions: list[dict[str, Any]]) -> None:
     if route.is_default:
         with aws_errors(f"ModifyListener {route.listener_arn}"):
             await elbv2.modify_listener(ListenerArn=route.listener_arn, DefaultActions=actions)
@@ -190,7 +191,7 @@ def describe_change(route: Route, target_group_arn: str) -> str:
             f" to forward traffic to TargetGroup: {target_group_arn}")
 
 
-async def target_group(elbv2: Any, arn: str) -> dict[str, Any]:
+async def target_group(elbv2: Elbv2Client, arn: str) -> dict[str, Any]:
     missing = f"Target group {arn}, which a listener forwards to, does not exist"
     with _not_found("TargetGroupNotFound", missing):
         answer = await elbv2.describe_target_groups(TargetGroupArns=[arn])
