@@ -41,6 +41,12 @@ class TaskFailed(Exception):
         self.output = output or {}
 
 
+class TaskTimedOut(TaskFailed):
+    """A task that gave up waiting for AWS within a limit the user set (a steady-state
+    timeout): it ends TIMED_OUT, not FAILED, so a caller can tell "it broke" from "it took
+    longer than you allowed" (the CLI's exit code 4)."""
+
+
 class FileStore(Protocol):
     async def get(self, path: str) -> bytes: ...
 

@@ -17,7 +17,14 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from agent.context import FileStore, TaskContext, TaskFailed, TaskLog, TaskRegistry
+from agent.context import (
+    FileStore,
+    TaskContext,
+    TaskFailed,
+    TaskLog,
+    TaskRegistry,
+    TaskTimedOut,
+)
 from agent.masking import Masker
 from agent.outbox import Outbox
 from agent.stream import TaskStream
@@ -171,7 +178,8 @@ class Runner:
             return TaskStatus.SUCCESS, None
         except TaskFailed as exc:
             ctx.output.update(exc.output)
-            return TaskStatus.FAILED, str(exc)
+            timed_out = isinstance(exc, TaskTimedOut)
+            return (TaskStatus.TIMED_OUT if timed_out else TaskStatus.FAILED), str(exc)
         except TimeoutError:
             return TaskStatus.TIMED_OUT, f"task ran past its timeout of {spec.timeout:g}s"
         except asyncio.CancelledError:

@@ -40,7 +40,8 @@ TABLE: dict[ExitCode, str] = {
                     "manager or one without http(s)://, unknown id, a request the "
                     "manager rejected (400/404/413/422)",
     ExitCode.ABORTED: "the task or execution was ABORTED",
-    ExitCode.TIMED_OUT: "the task TIMED_OUT",
+    ExitCode.TIMED_OUT: "the task TIMED_OUT, or an execution failed because a step "
+                        "TIMED_OUT (steadyStateTimeout)",
     ExitCode.LOST: "the task was LOST (its delegate vanished)",
     ExitCode.AUTH: "authentication: the admin token is missing or was refused (401/403)",
     ExitCode.UNREACHABLE: "manager unreachable: connection, DNS, timeout, TLS certificate "
@@ -62,6 +63,17 @@ def for_status(status: str, *, rollback_requested: bool = False) -> ExitCode:
     if status == "ROLLED_BACK":
         return ExitCode.OK if rollback_requested else ExitCode.FAILED
     return _STATUS.get(status, ExitCode.FAILED)
+
+
+def for_execution(view: dict[str, Any], *, requested: bool = False) -> ExitCode:
+    """An execution that failed because a deploy step ran out of time says so (4), as a
+    task does, even when its rollback then succeeded."""
+    code = for_status(view["status"],
+                      rollback_requested=requested or bool(view.get("rollback_requested")))
+    deploy_runs = [run for run in view.get("runs") or [] if run.get("phase") != "rollback"]
+    if code is ExitCode.FAILED and any(run.get("status") == "TIMED_OUT" for run in deploy_runs):
+        return ExitCode.TIMED_OUT
+    return code
 
 
 def help_table() -> str:

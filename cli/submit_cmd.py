@@ -13,7 +13,7 @@ import yaml
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from cli.client import Client, ClientCommand, client_options, emit, follow_execution, follow_task
-from cli.exitcodes import InputError, Unreachable, Untrusted, for_status
+from cli.exitcodes import InputError, Unreachable, Untrusted, for_execution, for_status
 
 # Deeper than any real task or execution file; deeper than this and the YAML loader,
 # json and pydantic each recurse near Python's own limit.
@@ -137,6 +137,5 @@ def finish_execution(view: dict[str, Any], output: str, *, requested: bool = Fal
         click.echo(f"execution {view['execution_id']} {view['status']}")
         if view.get("error"):
             click.echo(f"error: {view['error']}")
-    sys.exit(for_status(view["status"],
-                        rollback_requested=requested or bool(view.get("rollback_requested"))))
+    sys.exit(for_execution(view, requested=requested))
 

@@ -19,7 +19,14 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
-from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitLog
+from agent.context import (
+    TaskContext,
+    TaskFailed,
+    TaskRegistry,
+    TaskTimedOut,
+    TaskType,
+    UnitLog,
+)
 from tasks.aws.clients import aws_session
 from tasks.ecs.errors import aws_errors, unthrottled
 from tasks.ecs.fetch import fetch_step_manifests
@@ -194,7 +201,7 @@ async def _wait(ctx: TaskContext, ecs: Any, log: UnitLog, params: RunTaskParams,
         counts = ", ".join(f"{short_id(a)} {shown.get(a, '?')}" for a in arns)
         await _stop_tasks(ecs, log, params.cluster, arns, shown,
                           "ecs-delegate: step timed out (steadyStateTimeout)")
-        raise TaskFailed(f"The tasks did not reach {goal} within "
+        raise TaskTimedOut(f"The tasks did not reach {goal} within "
                          f"{human_duration(params.steady_state_timeout)} ({counts}); raise "
                          "steadyStateTimeout if the job needs longer") from None
     except asyncio.CancelledError:

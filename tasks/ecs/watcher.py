@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from agent.context import TaskFailed, UnitLog
+from agent.context import TaskFailed, TaskTimedOut, UnitLog
 from tasks.ecs.errors import aws_errors
 
 CIRCUIT_BREAKER_ROLLBACK = "ECS deployment circuit breaker: rolling back"
@@ -306,9 +306,9 @@ async def wait_for_steady_state(
             raise TaskFailed(reason)
 
 
-def _timed_out(name: str, timeout: float, state: WatchState) -> TaskFailed:
+def _timed_out(name: str, timeout: float, state: WatchState) -> TaskTimedOut:
     where = state.summary or "DescribeServices had not answered yet"
-    return TaskFailed(f"Service {name} did not reach steady state within "
+    return TaskTimedOut(f"Service {name} did not reach steady state within "
                       f"{human_duration(timeout)}: {where}. Raise steadyStateTimeout if "
                       "the service needs longer, or check its events above.")
 

@@ -6,16 +6,27 @@ the container's reason; a blue/green swap is undone by `execution rollback`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cli.exitcodes import ExitCode
 from testkit.sandbox_fixture import Aws
-from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess, log_texts, wait_for
+from testkit.stack import (
+    ADMIN_TOKEN,
+    DelegateRunner,
+    ManagerApi,
+    ManagerProcess,
+    log_texts,
+    wait_for,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "tasks" / "manifests" / "data"
 
@@ -355,3 +366,29 @@ async def test_rolling_back_a_superseded_deployment_is_refused_and_the_latest_re
     assert (view["status"], view["rollback_requested"]) == ("ROLLED_BACK", True), \
         json.dumps(view)[:2000]
     assert (live()["status"], live()["taskDefinition"]) == ("ACTIVE", first_td)
+
+
+async def test_a_steady_state_timeout_is_timed_out_and_submit_exits_4(
+        aws: Aws, manager: ManagerProcess, api: ManagerApi, ecs_delegate: DelegateRunner,
+        tmp_path: Path) -> None:
+    """Issue 16: running out of steadyStateTimeout is not a failure of the service; the
+    step ends TIMED_OUT and `delegate submit` exits with the documented code 4 (it was
+    FAILED, exit 1). The slow-start image keeps the sandbox's tasks PROVISIONING past it."""
+    spec = _rolling_execution(aws, "nginx:slow-start")
+    spec["service"] = spec["name"] = "myapp-slow"
+    params = spec["steps"][0]["params"]
+    params["steadyStateTimeout"] = "0.3s"
+    params["manifests"]["serviceDefinition"]["content"] = doc_file(
+        "CreateServiceRequest.yaml", aws, "myapp-slow")
+    path = tmp_path / "slow.json"
+    path.write_text(json.dumps(spec))
+    env = {"MANAGER_HOST_AND_PORT": manager.url, "MANAGER_ADMIN_TOKEN": ADMIN_TOKEN,
+           "ACCOUNT_ID": "acme", "NO_COLOR": "1"}
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "cli", "submit", str(path), "-o", "json"],
+        capture_output=True, text=True, timeout=90, env={**os.environ, **env})
+    assert done.returncode == ExitCode.TIMED_OUT, (done.stdout[-2000:], done.stderr)
+    view = json.loads(done.stdout)
+    deploy = next(run for run in view["runs"] if run["step_id"] == "deploy")
+    assert deploy["status"] == "TIMED_OUT", deploy
+    assert "did not reach steady state within 0.3s" in deploy["error"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.context import TaskFailed
+from agent.context import TaskFailed, TaskTimedOut
 from tasks.ecs.watcher import Target, WatchState, event_ids, wait_for_steady_state
 
 from .support import make_ctx
@@ -103,7 +103,8 @@ async def test_timeout_names_what_it_waited_for() -> None:
                                   rollout="IN_PROGRESS"))]
     ctx, _ = make_ctx("t", {})
     async with ctx.log.unit("Deploy") as log:
-        with pytest.raises(TaskFailed) as failed:
+        # TIMED_OUT, not FAILED: the runner and the CLI's exit code 4 tell them apart.
+        with pytest.raises(TaskTimedOut) as failed:
             await wait_for_steady_state(
                 describer=ScriptedDescriber(answers), ecs=None, log=log, cluster="c",
                 target=Target("myapp", NEW, TD_NEW), state=WatchState(), poll_interval=0.01,
