@@ -185,3 +185,14 @@ async def test_closing_the_runtime_stops_its_coalescers() -> None:
             async with asyncio.timeout(5):
                 await watcher
     assert describe.describers() is not runtime
+
+
+def test_the_delegate_closes_describers_before_the_clients_they_borrow() -> None:
+    from agent.context import TaskRegistry
+    from tasks import register_all
+    from tasks.aws.clients import close_pooled_clients
+
+    registry = TaskRegistry()
+    register_all(registry)
+    hooks = registry.shutdown_hooks
+    assert hooks.index(describe.close_describers) < hooks.index(close_pooled_clients)
