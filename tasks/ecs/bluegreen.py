@@ -14,6 +14,9 @@ re-tag both services, take autoscaling off the old one and downsize it to 0 (kep
 Rollback: scale the old service back up, put the captured listener actions back, restore
 tags and the old service's autoscaling, then scale the new service down (after a swap)
 or delete it (no swap, or no old service).
+
+The decisions and what the log says about them (rollback data, requests, the swap's
+plan) are ``bg_plan``'s, without AWS calls; the functions here read and apply them.
 """
 
 from __future__ import annotations
