@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aioboto3
 
 from agent.context import TaskContext, TaskLog
-from tasks.ecs import describe
-from tasks.ecs.describe import shared_describer
+from tasks.aws.clients import close_pooled_clients
+from tasks.ecs.describe import DescribeStats, describer_runtime, shared_describer
 from tasks.ecs.params import RollingDeployParams
 from tasks.ecs.rolling import rolling_deploy
 from tasks.ecs.watcher import (
@@ -159,17 +159,20 @@ async def phase(label: str, endpoint: str, deploys: int, poll: float, batch: int
     cluster = f"bench-{label}-{uuid.uuid4().hex[:6]}"
     async with session.client("ecs", endpoint_url=endpoint) as ecs:
         await ecs.create_cluster(clusterName=cluster)
-    describe.batch_size = batch
-    describe.STATS.reset()
     usage = Usage()
-    sampler = asyncio.create_task(usage.sample())
-    started = time.monotonic()
-    results = await asyncio.gather(*(one_deploy(params(cluster, f"svc-{i:03d}", *network, poll))
-                                     for i in range(deploys)))
-    wall = time.monotonic() - started
-    sampler.cancel()
+    async with describer_runtime(batch_size=batch) as describers:
+        sampler = asyncio.create_task(usage.sample())
+        started = time.monotonic()
+        results = await asyncio.gather(*(
+            one_deploy(params(cluster, f"svc-{i:03d}", *network, poll)) for i in range(deploys)))
+        wall = time.monotonic() - started
+        sampler.cancel()
     failures = [why for ok, why in results if not ok]
-    stats = describe.STATS
+    return figures(label, deploys, failures, wall, describers.stats, usage)
+
+
+def figures(label: str, deploys: int, failures: list[str], wall: float, stats: DescribeStats,
+            usage: Usage) -> dict[str, Any]:
     return {
         "label": label, "ok": deploys - len(failures), "failures": failures[:3],
         "wall_s": wall, "calls": stats.calls, "rounds": stats.rounds,
@@ -202,11 +205,7 @@ async def watch_phase(label: str, endpoint: str, services: int, poll: float, bat
         await asyncio.gather(*(ecs.create_service(
             cluster=cluster, serviceName=n, taskDefinition=fast, desiredCount=1,
             launchType="FARGATE", networkConfiguration=net) for n in names))
-        describe.batch_size = batch
-        describe.STATS.reset()
         usage = Usage()
-        sampler = asyncio.create_task(usage.sample())
-        started = time.monotonic()
 
         async def update_and_watch(name: str) -> bool:
             answer = await ecs.update_service(cluster=cluster, service=name,
@@ -224,21 +223,15 @@ async def watch_phase(label: str, endpoint: str, services: int, poll: float, bat
                     give_up_after=600)
             return True
 
-        results = await asyncio.gather(*(update_and_watch(n) for n in names),
-                                       return_exceptions=True)
-        wall = time.monotonic() - started
-        sampler.cancel()
+        async with describer_runtime(batch_size=batch) as describers:
+            sampler = asyncio.create_task(usage.sample())
+            started = time.monotonic()
+            results = await asyncio.gather(*(update_and_watch(n) for n in names),
+                                           return_exceptions=True)
+            wall = time.monotonic() - started
+            sampler.cancel()
     failures = [repr(r) for r in results if r is not True]
-    stats = describe.STATS
-    return {
-        "label": f"{label} (watcher)", "ok": services - len(failures), "failures": failures[:3],
-        "wall_s": wall, "calls": stats.calls, "rounds": stats.rounds,
-        "largest_round": stats.largest_round,
-        "services_in_largest_round": stats.services_in_largest_round,
-        "throttled": stats.throttled,
-        "rss_peak_mb": max(usage.rss_mb, default=0.0),
-        "cpu_mean_percent": statistics.fmean(usage.cpu_percent) if usage.cpu_percent else 0.0,
-    }
+    return figures(f"{label} (watcher)", services, failures, wall, describers.stats, usage)
 
 
 def report(r: dict[str, Any]) -> None:
@@ -278,6 +271,9 @@ async def main() -> None:
             report(await phase("coalesced", endpoint, args.deploys, poll, 10, network))
             report(await phase("baseline", endpoint, args.deploys, poll, 1, network))
     finally:
+        # The handlers' clients come from the delegate's pool: close it as the delegate
+        # does at shutdown, or aiohttp reports their sessions unclosed at exit.
+        await close_pooled_clients()
         child.terminate()
         child.wait(timeout=30)
 

@@ -254,37 +254,12 @@ class Controller:
         state = state_of(service)
         if state is None or service.status == "INACTIVE":
             return
-        name = service.name
-        started_ids: list[str] = []
         registered: list[Task] = []
         deregistered: list[Task] = []
         primary = state.deployments[0]
         for deployment in state.deployments:
             for task in list(deployment.tasks):
-                change = tasks.step(task, self.tick)
-                if not is_alive(task) and self._deregister(service, task):
-                    # a user's StopTask, a crash or a scheduler stop: ECS drains the target
-                    deregistered.append(task)
-                if change is Change.NONE:
-                    continue
-                deployment.updated_at = utcnow()
-                if change is Change.RUNNING:
-                    if self._register(service, task):
-                        registered.append(task)
-                elif change is Change.HEALTHY:
-                    deployment.consecutive_failures = 0
-                    if deployment is primary and primary.rollout_state == IN_PROGRESS:
-                        primary.had_healthy = True
-                        primary.failed_tasks = 0
-                elif change is Change.EXITED:
-                    if sim_of(task).failed:
-                        deployment.failed_tasks += 1
-                        deployment.consecutive_failures += 1
-                        deployment.next_launch_tick = self.tick + min(
-                            2 * deployment.consecutive_failures, 20
-                        )
-                elif change is Change.STOPPED:
-                    deployment.tasks.remove(task)
+                self._step_task(service, deployment, primary, task, registered, deregistered)
 
         self._circuit_breaker(service, state)
         primary = state.deployments[0]
@@ -296,21 +271,41 @@ class Controller:
         stopped_ids += self._replace_old(service, state, desired, deregistered)
         for old in state.deployments[1:]:
             old.desired = len(old.alive())
-
-        if started_ids:
-            events.add(service.events, events.started(name, started_ids))
-        for tg, count in _by_target_group(service, registered).items():
-            events.add(service.events, events.registered(name, count, tg))
-        if stopped_ids:
-            events.add(service.events, events.stopped(name, stopped_ids))
-        for tg, count in _by_target_group(service, deregistered).items():
-            events.add(service.events, events.deregistered(name, count, tg))
+        _record_events(service, started_ids, stopped_ids, registered, deregistered)
 
         state.deployments[1:] = [d for d in state.deployments[1:] if d.tasks]
         self._settle(service, state)
         if service.status == "DRAINING" and not any(d.tasks for d in state.deployments):
             service.status = "INACTIVE"
         render(service)
+
+    def _step_task(self, service: Service, deployment: Deployment, primary: Deployment,
+                   task: Task, registered: list[Task], deregistered: list[Task]) -> None:
+        """Advance one task a tick and apply what changed to its deployment."""
+        change = tasks.step(task, self.tick)
+        if not is_alive(task) and self._deregister(service, task):
+            # a user's StopTask, a crash or a scheduler stop: ECS drains the target
+            deregistered.append(task)
+        if change is Change.NONE:
+            return
+        deployment.updated_at = utcnow()
+        if change is Change.RUNNING:
+            if self._register(service, task):
+                registered.append(task)
+        elif change is Change.HEALTHY:
+            deployment.consecutive_failures = 0
+            if deployment is primary and primary.rollout_state == IN_PROGRESS:
+                primary.had_healthy = True
+                primary.failed_tasks = 0
+        elif change is Change.EXITED:
+            if sim_of(task).failed:
+                deployment.failed_tasks += 1
+                deployment.consecutive_failures += 1
+                deployment.next_launch_tick = self.tick + min(
+                    2 * deployment.consecutive_failures, 20
+                )
+        elif change is Change.STOPPED:
+            deployment.tasks.remove(task)
 
     def _circuit_breaker(self, service: Service, state: ServiceSim) -> None:
         primary = state.deployments[0]
@@ -513,3 +508,17 @@ def _by_target_group(service: Service, changed: list[Task]) -> dict[str, int]:
         for lb in service.load_balancers or []
         if lb.get("targetGroupArn")
     }
+
+
+def _record_events(service: Service, started_ids: list[str], stopped_ids: list[str],
+                   registered: list[Task], deregistered: list[Task]) -> None:
+    """One tick's service events, in the order ECS shows them."""
+    name = service.name
+    if started_ids:
+        events.add(service.events, events.started(name, started_ids))
+    for tg, count in _by_target_group(service, registered).items():
+        events.add(service.events, events.registered(name, count, tg))
+    if stopped_ids:
+        events.add(service.events, events.stopped(name, stopped_ids))
+    for tg, count in _by_target_group(service, deregistered).items():
+        events.add(service.events, events.deregistered(name, count, tg))

@@ -14,6 +14,9 @@ re-tag both services, take autoscaling off the old one and downsize it to 0 (kep
 Rollback: scale the old service back up, put the captured listener actions back, restore
 tags and the old service's autoscaling, then scale the new service down (after a swap)
 or delete it (no swap, or no old service).
+
+The decisions and what the log says about them (rollback data, requests, the swap's
+plan) are ``bg_plan``'s, without AWS calls; the functions here read and apply them.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitLog
 from tasks.aws.clients import aws_session
 from tasks.aws.ports import AutoScalingClient, EcsClient, Elbv2Client
-from tasks.ecs import autoscaling, elb
+from tasks.ecs import autoscaling, bg_plan, elb
 from tasks.ecs.bg_params import (
     BlueGreenCreateParams,
     BlueGreenData,
@@ -36,10 +39,8 @@ from tasks.ecs.bg_validation import (
     BG_VERSION,
     BLUE,
     GREEN,
-    BlueGreenStateError,
     Decision,
     ServiceView,
-    decide,
     slot_names,
 )
 from tasks.ecs.describe import shared_describer
@@ -55,7 +56,6 @@ from tasks.manifests import (
     build_manifests,
     fetch_manifests,
     retarget,
-    update_service_request,
     variables_for,
 )
 
@@ -144,10 +144,8 @@ def _build(ctx: TaskContext, log: UnitLog, params: BlueGreenCreateParams,
     return requests
 
 
-async def _prepare(ctx: TaskContext, ecs: EcsClient, elbv2: Elbv2Client,
-                   aas: AutoScalingClient, log: UnitLog, params: BlueGreenCreateParams,
-                   fetched: FetchedManifests) -> Plan:
-    """Every check, and the rollback data, before the first change."""
+async def _read_routes(elbv2: Elbv2Client, log: UnitLog,
+                      params: BlueGreenCreateParams) -> tuple[str, elb.Route, elb.Route]:
     with aws_errors(f"DescribeLoadBalancers {params.load_balancer}"):
         balancer = await elb.load_balancer_arn(elbv2, params.load_balancer)
         prod = await elb.resolve_route(elbv2, log, role="Prod", balancer_arn=balancer,
@@ -158,149 +156,137 @@ async def _prepare(ctx: TaskContext, ecs: EcsClient, elbv2: Elbv2Client,
                                         rule_arn=params.stage_listener_rule_arn)
     log.info(f"Prod Listener forwards to Target Group {prod.target_group_arn}")
     log.info(f"Stage Listener forwards to Target Group {stage.target_group_arn}")
-    requests = _build(ctx, log, params, fetched, stage.target_group_arn)
+    return balancer, prod, stage
+
+
+async def _check_ports(ecs: EcsClient, elbv2: Elbv2Client, requests: Manifests,
+                       prod: elb.Route, stage: elb.Route) -> None:
     containers = await container_definitions(ecs, requests)
     with aws_errors("DescribeTargetGroups"):
         for arn in dict.fromkeys([stage.target_group_arn, prod.target_group_arn]):
             group = await elb.target_group(elbv2, arn)
             elb.check_port(arn, group.get("Port"), containers)
 
+
+async def _capture_autoscaling(aas: AutoScalingClient, log: UnitLog, cluster: str,
+                               blue: dict[str, Any] | None,
+                               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The blue service's autoscaling, which a rollback puts back."""
+    if blue is None:
+        return [], []
+    with aws_errors(f"Reading the autoscaling of service {blue['serviceName']}"):
+        targets, policies = await autoscaling.capture(aas, cluster, blue["serviceName"])
+    log.info(bg_plan.captured_line(blue["serviceName"], targets, policies))
+    return targets, policies
+
+
+async def _prepare(ctx: TaskContext, ecs: EcsClient, elbv2: Elbv2Client,
+                   aas: AutoScalingClient, log: UnitLog, params: BlueGreenCreateParams,
+                   fetched: FetchedManifests) -> Plan:
+    """Every check, and the rollback data, before the first change."""
+    balancer, prod, stage = await _read_routes(elbv2, log, params)
+    requests = _build(ctx, log, params, fetched, stage.target_group_arn)
+    await _check_ports(ecs, elbv2, requests, prod, stage)
     base = str(requests.service_name)
     services = await describe_services(ecs, params.cluster, list(slot_names(base)))
-    try:
-        decision = decide(base, [ServiceView.of(s) for s in services.values()],
-                          prod_target_group=prod.target_group_arn,
-                          stage_target_group=stage.target_group_arn)
-    except BlueGreenStateError as exc:
-        raise TaskFailed(f"Blue/green validation failed: {exc}") from None
-    same = prod.target_group_arn == stage.target_group_arn
-    log.info(f"Validation scenario {decision.scenario}: the prod and stage target groups "
-             f"are {'the same' if same else 'different'}")
+    decision = bg_plan.decide_roles(base, services, prod=prod, stage=stage)
     blue = services.get(decision.blue.name) if decision.blue else None
-    if blue is not None:
-        log.info(f"Blue service: {blue['serviceName']} (task definition "
-                 f"{blue.get('taskDefinition')}, desired count {blue.get('desiredCount')})")
-    else:
-        log.info("No blue service is attached to the prod target group: a first deployment")
-    if decision.green is not None:
-        log.info(f"Green service: {decision.green.name} (it will be "
-                 f"{'updated' if params.update_green_service else 'replaced'})")
-
-    old_targets: list[dict[str, Any]] = []
-    old_policies: list[dict[str, Any]] = []
-    if blue is not None:
-        with aws_errors(f"Reading the autoscaling of service {blue['serviceName']}"):
-            old_targets, old_policies = await autoscaling.capture(aas, params.cluster,
-                                                                  blue["serviceName"])
-        log.info(f"Captured {len(old_targets)} scalable target(s) and {len(old_policies)} "
-                 f"scaling policy(ies) of service {blue['serviceName']} for rollback")
-    desired = requests.service_definition.get("desiredCount") if requests.service_definition \
-        else None
-    if params.same_as_already_running_instances:
-        if blue is not None:
-            desired = int(blue.get("desiredCount") or 0)
-            log.info(f"Same as already running instances: desired count {desired}")
-        else:
-            log.info("Same as already running instances: there is no blue service, so the "
-                     f"service definition's desired count {desired} is used")
-    cluster = _cluster_name(params.cluster)
-    new_name = decision.new_service
-    targets = retarget(requests.scalable_targets, cluster, new_name)
-    policies = retarget(requests.scaling_policies, cluster, new_name)
-    in_swap = params.enable_auto_scaling_in_swap_step
-    data = BlueGreenData.model_validate({
-        "serviceName": base, "newServiceName": new_name,
-        "newServiceExisted": decision.green is not None,
-        "oldServiceName": blue["serviceName"] if blue else None,
-        "oldDesiredCount": int(blue.get("desiredCount") or 0) if blue else None,
-        "oldTaskDefinitionArn": blue.get("taskDefinition") if blue else None,
-        "oldScalableTargets": old_targets, "oldScalingPolicies": old_policies,
-        "loadBalancerArn": balancer, "prod": prod.as_output(), "stage": stage.as_output(),
-        "prodTargetGroupArn": prod.target_group_arn,
-        "stageTargetGroupArn": stage.target_group_arn, "sameTargetGroup": same,
-        "autoScalingInSwapStep": in_swap,
-        "scalableTargets": targets if in_swap else [],
-        "scalingPolicies": policies if in_swap else []})
-    ctx.output.update(
-        blueGreen=data.model_dump(by_alias=True, mode="json"), serviceName=base,
-        newServiceName=new_name, oldServiceName=data.old_service_name,
-        loadBalancerArn=balancer, prodListenerArn=prod.listener_arn,
-        prodListenerRuleArn=prod.rule_arn, stageListenerArn=stage.listener_arn,
-        stageListenerRuleArn=stage.rule_arn, prodTargetGroupArn=prod.target_group_arn,
-        stageTargetGroupArn=stage.target_group_arn)
-    return Plan(requests, decision, data, services, desired, targets, policies)
+    for line in bg_plan.role_lines(
+            decision, blue, same_target_group=prod.target_group_arn == stage.target_group_arn,
+            update_green=params.update_green_service):
+        log.info(line)
+    old_targets, old_policies = await _capture_autoscaling(aas, log, params.cluster, blue)
+    definition = requests.service_definition or {}
+    desired, why = bg_plan.desired_count(
+        definition.get("desiredCount"), blue,
+        same_as_running=params.same_as_already_running_instances)
+    if why is not None:
+        log.info(why)
+    cluster, new_name = _cluster_name(params.cluster), decision.new_service
+    seen = bg_plan.Captured(
+        base=base, balancer=balancer, prod=prod, stage=stage, old_targets=old_targets,
+        old_policies=old_policies,
+        targets=retarget(requests.scalable_targets, cluster, new_name),
+        policies=retarget(requests.scaling_policies, cluster, new_name))
+    data = bg_plan.rollback_data(decision, blue, seen,
+                                 in_swap=params.enable_auto_scaling_in_swap_step)
+    ctx.output.update(bg_plan.create_outputs(data, seen))
+    return Plan(requests, decision, data, services, desired, seen.targets, seen.policies)
 
 
 async def _create(ctx: TaskContext, ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
                   describer: ServiceDescriber, params: BlueGreenCreateParams,
                   plan: Plan) -> None:
     out = ctx.output
-    decision, data = plan.decision, plan.data
-    for name, value in decision.retag:
+    for name, value in plan.decision.retag:
         log.info(f"Service {name} is {value.lower()} by its target group; correcting its tag")
         await set_version_tag(ecs, log, plan.services[name], value)
-    if decision.retag:
+    if plan.decision.retag:
         log.info("")
     arn = await register_task_definition(ecs, log, plan.requests)
     out["taskDefinitionArn"] = arn
     out["blueGreen"]["taskDefinitionArn"] = arn
     log.info("")
-    new_name = decision.new_service
+    green = await _clear_slot(ecs, aas, log, describer, params, plan)
+    started = datetime.now(UTC)
+    service, verb = await _deploy_green(ecs, log, params, plan, arn, green)
+    out.update(newServiceArn=service.get("serviceArn"), deploymentId=deployment_id(service))
+    await watch_deployment(describer, ecs, log, params, service, arn, started=started)
+    for line in bg_plan.deployed_lines(verb, plan.decision.new_service,
+                                       service.get("serviceArn"),
+                                       plan.data.stage_target_group_arn):
+        log.info(line)
+    await _green_autoscaling(aas, log, params, plan)
+
+
+async def _clear_slot(ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
+                      describer: ServiceDescriber, params: BlueGreenCreateParams,
+                      plan: Plan) -> dict[str, Any] | None:
+    """Empty the new service's slot (or keep it for an update); the green service kept."""
+    decision, new_name = plan.decision, plan.decision.new_service
     if decision.draining is not None:
         log.info(f"An existing non-blue version Service with name {new_name} is draining, "
                  "waiting for it to reach inactive state")
         await wait_inactive(describer, log, new_name, poll_interval=params.poll_interval,
                             give_up_after=params.steady_state_timeout)
     green = plan.services.get(new_name) if decision.green is not None else None
-    update = green is not None and params.update_green_service
-    if green is not None:
-        await autoscaling.remove(aas, log, params.cluster, new_name)
-        log.info("")
-    if green is not None and not update:
-        log.info(f"Deleting existing non-blue version Service: {new_name}")
-        await delete_service(ecs, describer, log, cluster=params.cluster, name=new_name,
-                             poll_interval=params.poll_interval,
-                             give_up_after=params.steady_state_timeout)
-        log.info(f"Deleted non-blue version Service: {new_name}")
-        log.info("")
+    if green is None:
+        return None
+    await autoscaling.remove(aas, log, params.cluster, new_name)
+    log.info("")
+    if params.update_green_service:
+        return green
+    log.info(f"Deleting existing non-blue version Service: {new_name}")
+    await delete_service(ecs, describer, log, cluster=params.cluster, name=new_name,
+                         poll_interval=params.poll_interval,
+                         give_up_after=params.steady_state_timeout)
+    log.info(f"Deleted non-blue version Service: {new_name}")
+    log.info("")
+    return None
 
-    definition = dict(plan.requests.service_definition or {})
-    started = datetime.now(UTC)
-    if update:
-        request, dropped = update_service_request(definition)
-        if dropped:
-            log.info(f"UpdateService cannot change {', '.join(dropped)}; the green service "
-                     "keeps what it was created with")
-        request.update(cluster=params.cluster, service=new_name, taskDefinition=arn,
-                       forceNewDeployment=True)
-        if plan.desired is not None:
-            request["desiredCount"] = plan.desired
-        log.info(f"Updating Stage Service {new_name} with task definition {arn} and desired "
-                 f"count {request.get('desiredCount', '(unchanged)')}")
-        with aws_errors(f"UpdateService {new_name}"):
-            service = (await ecs.update_service(**request))["service"]
-        assert green is not None
-        await set_version_tag(ecs, log, green, GREEN)
-        verb = "Updated"
-    else:
-        tags = [t for t in definition.get("tags") or [] if t.get("key") != BG_VERSION]
-        request = {**definition, "cluster": params.cluster, "serviceName": new_name,
-                   "taskDefinition": arn, "tags": [*tags, {"key": BG_VERSION, "value": GREEN}]}
-        if plan.desired is not None:
-            request["desiredCount"] = plan.desired
-        log.info(f"Creating Stage Service {new_name} with task definition {arn} and desired "
-                 f"count {request.get('desiredCount', 1)}")
+
+async def _deploy_green(ecs: EcsClient, log: UnitLog, params: BlueGreenCreateParams,
+                        plan: Plan, arn: str,
+                        green: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """Update the kept green service, or create the new one: (service, verb)."""
+    new_name = plan.decision.new_service
+    request, lines = bg_plan.green_request(
+        plan.requests.service_definition or {}, cluster=params.cluster, name=new_name,
+        arn=arn, desired=plan.desired, update=green is not None)
+    for line in lines:
+        log.info(line)
+    if green is None:
         with aws_errors(f"CreateService {new_name}"):
-            service = (await ecs.create_service(**request))["service"]
-        verb = "Created"
-    out.update(newServiceArn=service.get("serviceArn"), deploymentId=deployment_id(service))
-    await watch_deployment(describer, ecs, log, params, service, arn, started=started)
-    log.info(f"{verb} Stage Service {new_name} with Arn {service.get('serviceArn')}")
-    log.info("")
-    log.info(f"Target Group with Arn: {data.stage_target_group_arn} is associated with "
-             f"Stage Service {new_name}")
-    log.info(f"Tag: [{BG_VERSION}, {GREEN}] is associated with Stage Service {new_name}")
-    log.info("")
+            return (await ecs.create_service(**request))["service"], "Created"
+    with aws_errors(f"UpdateService {new_name}"):
+        service: dict[str, Any] = (await ecs.update_service(**request))["service"]
+    await set_version_tag(ecs, log, green, GREEN)
+    return service, "Updated"
+
+
+async def _green_autoscaling(aas: AutoScalingClient, log: UnitLog,
+                             params: BlueGreenCreateParams, plan: Plan) -> None:
+    data, new_name = plan.data, plan.decision.new_service
     if data.same_target_group and data.old_service_name:
         log.info("The prod and stage target groups are the same, so autoscaling is removed "
                  f"from the old service {data.old_service_name} now")
@@ -360,55 +346,55 @@ async def _swap(ctx: TaskContext, ecs: EcsClient, elbv2: Elbv2Client,
                 data: BlueGreenData) -> None:
     names = [n for n in (data.new_service_name, data.old_service_name) if n]
     services = await describe_services(ecs, params.cluster, names)
-    new = services.get(data.new_service_name)
-    if new is None or status_of(new) != "ACTIVE":
-        raise TaskFailed(f"The new service {data.new_service_name} is {status_of(new)}, so "
-                         "production cannot be switched to it; run the create step again")
-    if data.same_target_group:
-        log.info(f"The prod and stage listeners forward to the same Target Group "
-                 f"{data.prod_target_group_arn}: there are no target groups to swap")
-        log.info("")
-    else:
+    plan = bg_plan.plan_swap(data, services,
+                             do_not_downsize=params.do_not_downsize_old_service)
+    if plan.swap_routes:
         await _point(elbv2, log, _route(data.prod, "Prod"), data.stage_target_group_arn, "new")
         await _point(elbv2, log, _route(data.stage, "Stage"), data.prod_target_group_arn,
                      "old")
-    out = ctx.output
-    out.update(swapped=True, prodTargetGroupArn=data.stage_target_group_arn,
-               stageTargetGroupArn=data.prod_target_group_arn)
+    else:
+        log.info(f"The prod and stage listeners forward to the same Target Group "
+                 f"{data.prod_target_group_arn}: there are no target groups to swap")
+        log.info("")
+    ctx.output.update(swapped=True, prodTargetGroupArn=data.stage_target_group_arn,
+                      stageTargetGroupArn=data.prod_target_group_arn)
     log.info(f"Updating tag of new service: {data.new_service_name}")
-    await set_version_tag(ecs, log, new, BLUE)
+    await set_version_tag(ecs, log, plan.new, BLUE)
     log.info("Successfully updated tag")
     log.info("")
-    old = services.get(data.old_service_name or "")
-    if data.old_service_name and (old is None or status_of(old) != "ACTIVE"):
-        log.warn(f"The old service {data.old_service_name} is {status_of(old)}: there is "
-                 "nothing to re-tag or downsize")
-    elif old is not None:
-        log.info(f"Updating tag of old service: {data.old_service_name}")
-        await set_version_tag(ecs, log, old, GREEN)
-        log.info("Successfully updated tag")
-        log.info("")
-        if not data.same_target_group:
-            with aws_errors(f"Removing the autoscaling of service {old['serviceName']}"):
-                await autoscaling.remove(aas, log, params.cluster, old["serviceName"])
-            log.info("")
-        if params.do_not_downsize_old_service:
-            log.info(f"Do not downsize old service is set: {old['serviceName']} keeps "
-                     f"{old.get('desiredCount')} task(s)")
-        else:
-            log.info(f"Downsizing old service {old['serviceName']} to 0 (it is kept, not "
-                     "deleted)")
-            with aws_errors(f"UpdateService {old['serviceName']}"):
-                await ecs.update_service(cluster=params.cluster, service=old["serviceName"],
-                                         desiredCount=0)
-            log.info(f"Successfully downsized old service {old['serviceName']}")
-        log.info("")
-    if data.auto_scaling_in_swap_step:
+    if plan.old_warning is not None:
+        log.warn(plan.old_warning)
+    elif plan.old is not None:
+        await _retire_old(ecs, aas, log, params, plan, plan.old)
+    if plan.attach_new_autoscaling:
         with aws_errors(f"Attaching autoscaling to service {data.new_service_name}"):
             await autoscaling.attach(aas, log, data.new_service_name, data.scalable_targets,
                                      data.scaling_policies)
         log.info("")
     log.info("Swapping Successful.")
+
+
+async def _retire_old(ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
+                      params: BlueGreenSwapParams, plan: bg_plan.SwapPlan,
+                      old: dict[str, Any]) -> None:
+    """Tag the old service GREEN, take its autoscaling off and downsize it (kept)."""
+    name = old["serviceName"]
+    log.info(f"Updating tag of old service: {name}")
+    await set_version_tag(ecs, log, old, GREEN)
+    log.info("Successfully updated tag")
+    log.info("")
+    if plan.remove_old_autoscaling:
+        with aws_errors(f"Removing the autoscaling of service {name}"):
+            await autoscaling.remove(aas, log, params.cluster, name)
+        log.info("")
+    if plan.downsize_old:
+        log.info(f"Downsizing old service {name} to 0 (it is kept, not deleted)")
+        with aws_errors(f"UpdateService {name}"):
+            await ecs.update_service(cluster=params.cluster, service=name, desiredCount=0)
+        log.info(f"Successfully downsized old service {name}")
+    else:
+        log.info(bg_plan.keep_old_line(old))
+    log.info("")
 
 
 # --------------------------------------------------------------------------- rollback

@@ -8,6 +8,10 @@ step after their first poll and one round costs ``ceil(services / 10)`` calls. T
 coalescer borrows the AWS client of any current subscriber (they share credentials),
 so it owns no client and stops with its last subscriber.
 
+The coalescers and their counters belong to a :class:`Describers`, one per task runtime
+(event loop), made on first use like the pooled AWS clients and closed with them at
+shutdown (``close_describers``, a task registry shutdown hook).
+
 Throttling never fails a watch: botocore's adaptive retries come first, then tenacity
 backs off (jittered, exponential) for as long as the caller's timeout allows.
 """
@@ -16,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,13 +33,11 @@ from tasks.aws.ports import EcsClient
 from tasks.ecs.errors import BACKOFF, is_throttling
 
 MAX_SERVICES_PER_CALL = 10  # DescribeServices' own limit
-# Services per call for new coalescers; the bench sets 1 to measure the uncoalesced cost.
-batch_size = MAX_SERVICES_PER_CALL
 
 
 @dataclass
 class DescribeStats:
-    """Process-wide counters, read by the bench and by tests."""
+    """Counters of one :class:`Describers`, read by the bench and by tests."""
 
     calls: int = 0
     rounds: int = 0
@@ -47,9 +50,6 @@ class DescribeStats:
         self.largest_round = self.services_in_largest_round = 0
 
 
-STATS = DescribeStats()
-
-
 @dataclass
 class _Request:
     service: str
@@ -59,8 +59,10 @@ class _Request:
 
 
 class DescribeCoalescer:
-    def __init__(self, key: tuple[str, ...], cluster: str, batch: int) -> None:
+    def __init__(self, key: tuple[str, ...], cluster: str, batch: int,
+                 stats: DescribeStats) -> None:
         self.key = key
+        self.stats = stats
         self.cluster = cluster
         self.batch = max(1, min(batch, MAX_SERVICES_PER_CALL))
         self.loop = asyncio.get_running_loop()
@@ -131,15 +133,21 @@ class DescribeCoalescer:
 
     async def _round(self, requests: list[_Request]) -> None:
         self.rounds += 1
-        STATS.rounds += 1
+        self.stats.rounds += 1
         names = list(dict.fromkeys(r.service for r in requests))
         batches = [names[i:i + self.batch] for i in range(0, len(names), self.batch)]
         calls_before = self.calls
-        answers = await asyncio.gather(*(self._call(b) for b in batches),
-                                       return_exceptions=True)
+        try:
+            answers = await asyncio.gather(*(self._call(b) for b in batches),
+                                           return_exceptions=True)
+        except asyncio.CancelledError:
+            # Closed mid-round (shutdown): its watchers see a cancelled poll, not a hang.
+            for request in requests:
+                request.future.cancel()
+            raise
         made = self.calls - calls_before
-        if made > STATS.largest_round:
-            STATS.largest_round, STATS.services_in_largest_round = made, len(names)
+        if made > self.stats.largest_round:
+            self.stats.largest_round, self.stats.services_in_largest_round = made, len(names)
         for batch, answer in zip(batches, answers, strict=True):
             for request in requests:
                 if request.service not in batch or request.future.done():
@@ -154,7 +162,7 @@ class DescribeCoalescer:
 
         def retryable(exc: BaseException) -> bool:
             if is_throttling(exc):
-                STATS.throttled += 1
+                self.stats.throttled += 1
                 return True
             # The borrowed client's task ended mid-call: try again with another one.
             return bool(used) and used[-1] not in self._clients.values() and bool(
@@ -171,7 +179,7 @@ class DescribeCoalescer:
                 client = next(iter(self._clients.values()))
                 used.append(client)
                 self.calls += 1
-                STATS.calls += 1
+                self.stats.calls += 1
                 answer = await client.describe_services(cluster=self.cluster,
                                                         services=names)
         found: dict[str, dict[str, Any] | None] = dict.fromkeys(names)
@@ -180,9 +188,6 @@ class DescribeCoalescer:
                 if key in found:
                     found[key] = service
         return found
-
-
-_REGISTRY: dict[tuple[str, ...], DescribeCoalescer] = {}
 
 
 def identity_of(credentials: Credentials | None) -> str:
@@ -201,20 +206,86 @@ class SharedDescriber:
         return await self.coalescer.describe(service, delay=delay)
 
 
-@asynccontextmanager
-async def shared_describer(ecs: EcsClient, *, credentials: Credentials | None, region: str,
-                           cluster: str) -> AsyncIterator[SharedDescriber]:
-    """Join (or start) the coalescer for this identity, endpoint, region and cluster."""
-    loop = asyncio.get_running_loop()
-    key = (identity_of(credentials), str(ecs.meta.endpoint_url), region, cluster)
-    coalescer = _REGISTRY.get(key)
-    if coalescer is None or coalescer.loop is not loop:
-        coalescer = DescribeCoalescer(key, cluster, batch_size)
-        _REGISTRY[key] = coalescer
-    token = coalescer.attach(ecs)
-    try:
-        yield SharedDescriber(coalescer)
-    finally:
-        if coalescer.detach(token) and _REGISTRY.get(key) is coalescer:
-            del _REGISTRY[key]
+class Describers:
+    """The coalescers of one task runtime, by (identity, endpoint, region, cluster).
+
+    ``batch_size`` is the services per call of the coalescers it makes (the bench sets 1
+    to measure the uncoalesced cost); ``stats`` counts the calls of all of them.
+    """
+
+    def __init__(self, *, batch_size: int = MAX_SERVICES_PER_CALL) -> None:
+        self.batch_size = batch_size
+        self.stats = DescribeStats()
+        self._coalescers: dict[tuple[str, ...], DescribeCoalescer] = {}
+
+    @property
+    def active(self) -> int:
+        """Coalescers with subscribers now."""
+        return len(self._coalescers)
+
+    @asynccontextmanager
+    async def shared(self, ecs: EcsClient, *, credentials: Credentials | None, region: str,
+                     cluster: str) -> AsyncIterator[SharedDescriber]:
+        """Join (or start) the coalescer for this identity, endpoint, region and cluster."""
+        key = (identity_of(credentials), str(ecs.meta.endpoint_url), region, cluster)
+        coalescer = self._coalescers.get(key)
+        if coalescer is None:
+            coalescer = DescribeCoalescer(key, cluster, self.batch_size, self.stats)
+            self._coalescers[key] = coalescer
+        token = coalescer.attach(ecs)
+        try:
+            yield SharedDescriber(coalescer)
+        finally:
+            if coalescer.detach(token) and self._coalescers.get(key) is coalescer:
+                del self._coalescers[key]
+                await coalescer.close()
+
+    async def aclose(self) -> None:
+        """Stop every coalescer; a watcher still waiting sees its poll cancelled."""
+        coalescers, self._coalescers = list(self._coalescers.values()), {}
+        for coalescer in coalescers:
             await coalescer.close()
+
+
+_runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Describers] = (
+    weakref.WeakKeyDictionary())
+
+
+def describers() -> Describers:
+    """The running task runtime's describers (made on first use)."""
+    loop = asyncio.get_running_loop()
+    found = _runtimes.get(loop)
+    if found is None:
+        found = _runtimes[loop] = Describers()
+    return found
+
+
+async def close_describers() -> None:
+    """Close the running loop's describers (a shutdown hook, next to the client pool's)."""
+    found = _runtimes.pop(asyncio.get_running_loop(), None)
+    if found is not None:
+        await found.aclose()
+
+
+@asynccontextmanager
+async def describer_runtime(*, batch_size: int = MAX_SERVICES_PER_CALL,
+                            ) -> AsyncIterator[Describers]:
+    """Fresh describers for the running loop until the block ends (then closed, and the
+    previous ones back): the bench's phases, each with its own batch size and counters."""
+    loop = asyncio.get_running_loop()
+    previous = _runtimes.get(loop)
+    fresh = _runtimes[loop] = Describers(batch_size=batch_size)
+    try:
+        yield fresh
+    finally:
+        await fresh.aclose()
+        if previous is not None:
+            _runtimes[loop] = previous
+        elif _runtimes.get(loop) is fresh:
+            del _runtimes[loop]
+
+
+def shared_describer(ecs: EcsClient, *, credentials: Credentials | None, region: str,
+                     cluster: str) -> AbstractAsyncContextManager[SharedDescriber]:
+    """Join the running runtime's coalescer for this identity, endpoint, region, cluster."""
+    return describers().shared(ecs, credentials=credentials, region=region, cluster=cluster)

@@ -64,13 +64,13 @@ async def test_n_watchers_cost_ceil_n_over_10_calls_per_round(ecs: Any, watchers
                 seen.append(service["serviceName"] if service else None)
             return seen
 
-    before = describe.STATS.calls
+    before = describe.describers().stats.calls
     # The coalescer is private to these watchers (its cluster is new), so its own
-    # counters are exact; the process-wide one moves by the same amount.
+    # counters are exact; the runtime's moves by the same amount.
     results = await asyncio.gather(*(watch(n) for n in names))
     assert results == [[n] * rounds for n in names]
-    assert describe.STATS.calls - before == rounds * math.ceil(watchers / 10)
-    assert not describe._REGISTRY
+    assert describe.describers().stats.calls - before == rounds * math.ceil(watchers / 10)
+    assert describe.describers().active == 0
 
 
 async def test_watchers_joining_late_fall_into_step(ecs: Any) -> None:
@@ -101,7 +101,7 @@ async def test_identities_do_not_share(ecs: Any) -> None:
                 shared_describer(ecs, credentials=b, region=REGION, cluster=cluster) as db):
         assert da.coalescer is da2.coalescer
         assert da.coalescer is not db.coalescer
-    assert not describe._REGISTRY
+    assert describe.describers().active == 0
 
 
 class ThrottlingEcs:
@@ -130,11 +130,69 @@ async def test_throttling_backs_off_and_never_fails_the_watch(
 
     monkeypatch.setattr(describe, "BACKOFF", wait_none())  # time only: no real backoff
     ecs = ThrottlingEcs(refusals=7)
-    before = describe.STATS.throttled
+    before = describe.describers().stats.throttled
     async with shared_describer(ecs, credentials=None, region=REGION,
                                 cluster="c") as describer:
         answers = await asyncio.gather(*(describer.describe(f"s{i}", delay=0)
                                          for i in range(3)))
     assert [a["serviceName"] for a in answers if a] == ["s0", "s1", "s2"]
     assert ecs.calls == 8
-    assert describe.STATS.throttled - before == 7
+    assert describe.describers().stats.throttled - before == 7
+
+
+class SlowEcs(ThrottlingEcs):
+    """Answers only once ``release`` is set: a poll that is still in flight."""
+
+    def __init__(self) -> None:
+        super().__init__(refusals=0)
+        self.called = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def describe_services(self, *, cluster: str, services: list[str]) -> dict[str, Any]:
+        self.called.set()
+        await self.release.wait()
+        return await super().describe_services(cluster=cluster, services=services)
+
+
+async def test_each_runtime_has_its_own_counters_and_batch_size() -> None:
+    outer = describe.describers()
+    assert describe.describers() is outer  # one per running loop
+    ecs = ThrottlingEcs(refusals=0)
+    async with describe.describer_runtime(batch_size=1) as fresh:
+        assert describe.describers() is fresh
+        async with shared_describer(ecs, credentials=None, region=REGION,
+                                    cluster="c") as describer:
+            await asyncio.gather(*(describer.describe(f"s{i}", delay=0) for i in range(3)))
+    assert (fresh.stats.calls, fresh.stats.rounds, ecs.calls) == (3, 1, 3)  # one per call
+    assert describe.describers() is outer and outer.stats.calls == 0
+
+
+async def test_closing_the_runtime_stops_its_coalescers() -> None:
+    ecs = SlowEcs()
+    async with describe.describer_runtime() as runtime:
+        async def watch() -> dict[str, Any] | None:
+            async with runtime.shared(ecs, credentials=None, region=REGION,
+                                      cluster="c") as describer:
+                return await describer.describe("s0", delay=0)
+
+        watcher = asyncio.create_task(watch())
+        async with asyncio.timeout(5):
+            await ecs.called.wait()  # the round's call is in flight
+        assert runtime.active == 1
+        await describe.close_describers()  # the delegate's shutdown hook
+        assert runtime.active == 0
+        with pytest.raises(asyncio.CancelledError):
+            async with asyncio.timeout(5):
+                await watcher
+    assert describe.describers() is not runtime
+
+
+def test_the_delegate_closes_describers_before_the_clients_they_borrow() -> None:
+    from agent.context import TaskRegistry
+    from tasks import register_all
+    from tasks.aws.clients import close_pooled_clients
+
+    registry = TaskRegistry()
+    register_all(registry)
+    hooks = registry.shutdown_hooks
+    assert hooks.index(describe.close_describers) < hooks.index(close_pooled_clients)

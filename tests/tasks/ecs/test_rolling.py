@@ -250,10 +250,10 @@ async def test_rollback_without_data_succeeds_and_says_so(aws: Aws) -> None:
 async def test_concurrent_deploys_share_describe_calls(aws: Aws) -> None:
     import asyncio
 
-    describe.STATS.reset()
+    describe.describers().stats.reset()
     outs = await asyncio.gather(*(deploy(aws, name=f"svc-{i}") for i in range(12)))
     assert all(rec.lines("Deploy")[-1] == " Deployment Successful." for _, rec in outs)
-    assert describe.STATS.calls <= 2 * describe.STATS.rounds
+    assert describe.describers().stats.calls <= 2 * describe.describers().stats.rounds
 
 
 # moto warns (in its server thread) that ECS's model has no ThrottlingException shape.
@@ -269,7 +269,7 @@ async def test_throttled_polls_back_off_and_the_deploy_still_succeeds(
     # No botocore retries: every throttled call reaches the step's own backoff.
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     ctx, rec = make_ctx("ecs.rolling_deploy", deploy_params(aws))
-    describe.STATS.reset()
+    describe.describers().stats.reset()
     env = aws.environment()
     session = aioboto3.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
