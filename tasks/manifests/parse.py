@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from yaml.composer import Composer
 from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
-from yaml.nodes import Node
+from yaml.nodes import MappingNode, Node
 
 from tasks.manifests.errors import ManifestError
 
@@ -149,6 +149,27 @@ class ManifestLoader(yaml.SafeLoader, _BoundedComposer):
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         return _BoundedComposer.compose_node(self, parent, index)
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # PyYAML keeps the last of two equal keys silently; in a manifest that hides
+        # the value the author meant (two `environment:` blocks, say), so it is an error.
+        seen: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: SafeLoader reports it itself
+                continue
+            seen.setdefault(key, line)
+            if first is not None:
+                raise yaml.MarkedYAMLError(
+                    None, None,
+                    f"the key {key!r} is given twice, on lines {first} and {line}; "
+                    "keep one (YAML would silently use the last)",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_yaml(text: str, name: str, *, max_depth: int = MAX_DEPTH) -> Any:
