@@ -155,7 +155,7 @@ class ManifestLoader(yaml.SafeLoader, _BoundedComposer):
         # the value the author meant (two `environment:` blocks, say), so it is an error.
         seen: dict[Any, int] = {}
         for key_node, _value in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             try:
                 first = seen.get(key)
