@@ -183,7 +183,8 @@ def container_memory_fits(r: Requests) -> Iterator[Finding]:
         return
     total = 0
     for container in r.containers:
-        own = container.get("memory", container.get("memoryReservation"))
+        own = container.get("memory")
+        own = own if own is not None else container.get("memoryReservation")
         if _runtime(own):
             return
         total += _amount(own, "") or 0
