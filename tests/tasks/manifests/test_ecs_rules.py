@@ -9,8 +9,13 @@ from typing import Any
 
 import pytest
 
-from tasks.manifests import FetchedFile, FetchedManifests, ManifestError, Variables
-from tasks.manifests import build_manifests
+from tasks.manifests import (
+    FetchedFile,
+    FetchedManifests,
+    ManifestError,
+    Variables,
+    build_manifests,
+)
 from tasks.manifests.ecs_rules import FARGATE_SIZES, RULES, SERVICE, TASK, check
 
 TASK_DEF: dict[str, Any] = {
