@@ -15,7 +15,7 @@ from typing import Any
 
 from tasks.manifests.errors import ManifestError
 
-PLACEHOLDER = re.compile(r"<(?!\+)([A-Z][A-Za-z0-9]*(?: [A-Z0-9][A-Za-z0-9]*)*)>")
+PLACEHOLDER = re.compile(r"<(?!\+)([A-Z][A-Za-z0-9_]*(?: [A-Z0-9][A-Za-z0-9_]*)*)>")
 WHERE_FROM = ("put the real value in: `delegate sandbox` prints it for the sandbox, "
               "otherwise take it from your AWS account")
 
