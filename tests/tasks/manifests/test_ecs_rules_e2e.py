@@ -63,8 +63,9 @@ async def test_a_rule_fails_the_step_in_fetch_manifests_and_creates_nothing(
                                              "content": service_definition(aws)}}}})
     done = await api.wait_finished(task_id, timeout=60)
     assert done["status"] == "FAILED"
-    assert "inline EcsServiceDefinition:11: loadBalancers[0].containerPort: container 'web' maps no containerPort 8080; " \
-           "add it to its portMappings or use one of 80" in done["error"], done["error"]
+    assert ("inline EcsServiceDefinition:11: loadBalancers[0].containerPort: container "
+            "'web' maps no containerPort 8080; add it to its portMappings or use one of 80"
+            in done["error"]), done["error"]
     assert done["units"][0] == {**done["units"][0], "name": "Fetch Manifests",
                                 "status": "FAILURE"}
     ecs = aws.client("ecs")
