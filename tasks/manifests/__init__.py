@@ -223,9 +223,11 @@ class _Build:
     def ecs_rules(self) -> None:
         """ECS's service-side rules, once both definitions passed the model check."""
         files = {ecs_rules.TASK: self.raw.get("task_definition"),
-                 ecs_rules.SERVICE: self.raw.get("service_definition")}
+                 ecs_rules.SERVICE: self.raw.get("service_definition"),
+                 ecs_rules.RUN_TASK: self.raw.get("run_task_request")}
         for finding in ecs_rules.check(self.result.task_definition,
-                                       self.result.service_definition):
+                                       self.result.service_definition,
+                                       self.result.run_task_request):
             name, raw = files[finding.manifest] or (finding.manifest, None)
             self.errors.append(ManifestError(
                 finding.message, file=name, path=finding.path,

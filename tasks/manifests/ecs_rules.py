@@ -22,11 +22,12 @@ from typing import Any
 
 TASK = "taskDefinition"
 SERVICE = "serviceDefinition"
+RUN_TASK = "runTaskRequest"
 
 
 @dataclass(frozen=True)
 class Finding:
-    manifest: str  # TASK or SERVICE: which file the path is in
+    manifest: str  # TASK, SERVICE or RUN_TASK: which file the path is in
     path: str
     message: str
 
@@ -35,6 +36,12 @@ class Finding:
 class Requests:
     task: dict[str, Any] | None
     service: dict[str, Any] | None
+    run_task: dict[str, Any] | None = None
+
+    def launchers(self) -> list[tuple[str, dict[str, Any]]]:
+        """The requests that start tasks of the task definition: (manifest, request)."""
+        return [(name, request) for name, request in
+                ((SERVICE, self.service), (RUN_TASK, self.run_task)) if request is not None]
 
     @property
     def containers(self) -> list[dict[str, Any]]:
@@ -43,14 +50,16 @@ class Requests:
 
     @property
     def fargate(self) -> bool:
-        task, service = self.task or {}, self.service or {}
-        if "FARGATE" in (task.get("requiresCompatibilities") or []):
+        if "FARGATE" in ((self.task or {}).get("requiresCompatibilities") or []):
             return True
-        if service.get("launchType") == "FARGATE":
-            return True
-        strategy = service.get("capacityProviderStrategy") or []
-        return any(isinstance(s, dict) and s.get("capacityProvider") in
-                   ("FARGATE", "FARGATE_SPOT") for s in strategy)
+        for _name, request in self.launchers():
+            if request.get("launchType") == "FARGATE":
+                return True
+            strategy = request.get("capacityProviderStrategy") or []
+            if any(isinstance(s, dict) and s.get("capacityProvider") in
+                   ("FARGATE", "FARGATE_SPOT") for s in strategy):
+                return True
+        return False
 
     @property
     def awsvpc(self) -> bool:
@@ -221,20 +230,22 @@ def load_balancer_container(r: Requests) -> Iterator[Finding]:
 
 
 def awsvpc_subnets(r: Requests) -> Iterator[Finding]:
-    if not r.awsvpc or r.service is None:
+    if not r.awsvpc:
         return
-    config = (r.service.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
-    if not config.get("subnets"):
-        yield Finding(SERVICE, "networkConfiguration.awsvpcConfiguration.subnets",
-                      "a service of an awsvpc task definition needs subnets; add "
-                      "networkConfiguration.awsvpcConfiguration.subnets")
+    for name, request in r.launchers():
+        config = (request.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
+        if not config.get("subnets"):
+            what = "a service" if name == SERVICE else "RunTask"
+            yield Finding(name, "networkConfiguration.awsvpcConfiguration.subnets",
+                          f"{what} of an awsvpc task definition needs subnets; add "
+                          "networkConfiguration.awsvpcConfiguration.subnets")
 
 
 def launch_type_or_capacity_providers(r: Requests) -> Iterator[Finding]:
-    service = r.service or {}
-    if service.get("launchType") and service.get("capacityProviderStrategy"):
-        yield Finding(SERVICE, "launchType", "launchType and capacityProviderStrategy "
-                      "cannot both be set; keep one of them")
+    for name, request in r.launchers():
+        if request.get("launchType") and request.get("capacityProviderStrategy"):
+            yield Finding(name, "launchType", "launchType and capacityProviderStrategy "
+                          "cannot both be set; keep one of them")
 
 
 def deployment_percents(r: Requests) -> Iterator[Finding]:
@@ -296,10 +307,11 @@ RULES: list[Rule] = [
     Rule("load-balancer-container", "A service's `loadBalancers[].containerName` is a "
          "container of the task definition and `containerPort` one of its port mappings.",
          load_balancer_container),
-    Rule("awsvpc-subnets", "A service of an `awsvpc` task definition has "
-         "`networkConfiguration.awsvpcConfiguration.subnets`.", awsvpc_subnets),
-    Rule("launch-type-or-capacity-providers", "`launchType` and `capacityProviderStrategy` "
-         "are not both set.", launch_type_or_capacity_providers),
+    Rule("awsvpc-subnets", "A service or RunTask request of an `awsvpc` task definition "
+         "has `networkConfiguration.awsvpcConfiguration.subnets`.", awsvpc_subnets),
+    Rule("launch-type-or-capacity-providers", "A service or RunTask request does not set "
+         "both `launchType` and `capacityProviderStrategy`.",
+         launch_type_or_capacity_providers),
     Rule("deployment-percents", "`minimumHealthyPercent` is 0-100, `maximumPercent` at "
          "least 100 and above `minimumHealthyPercent`.", deployment_percents),
     Rule("grace-period-needs-load-balancer", "`healthCheckGracePeriodSeconds` only with "
@@ -309,7 +321,8 @@ RULES: list[Rule] = [
 ]
 
 
-def check(task: dict[str, Any] | None, service: dict[str, Any] | None) -> list[Finding]:
-    """Every rule's findings for the two requests (either may be absent)."""
-    requests = Requests(task, service)
+def check(task: dict[str, Any] | None, service: dict[str, Any] | None,
+          run_task: dict[str, Any] | None = None) -> list[Finding]:
+    """Every rule's findings for the requests (any may be absent)."""
+    requests = Requests(task, service, run_task)
     return [finding for rule in RULES for finding in rule.check(requests)]

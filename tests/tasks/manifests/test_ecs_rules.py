@@ -244,3 +244,13 @@ def test_build_manifests_reports_rules_with_file_line_and_path() -> None:
     assert text[0].startswith("td.yaml:5: memory: memory '4096' does not go with cpu 256")
     assert text[1].startswith("svc.yaml:8: loadBalancers[0].containerName: the task "
                               "definition has no container 'web'")
+
+
+def test_an_awsvpc_run_task_needs_subnets_and_one_launcher() -> None:
+    run = {"count": 1, "launchType": "FARGATE",
+           "capacityProviderStrategy": [{"capacityProvider": "FARGATE"}]}
+    assert paths(td(), None) == []
+    assert check(td(), None, run)[0].manifest == "runTaskRequest"
+    assert [f"{f.manifest}:{f.path}" for f in check(td(), None, run)] == [
+        "runTaskRequest:networkConfiguration.awsvpcConfiguration.subnets",
+        "runTaskRequest:launchType"]
