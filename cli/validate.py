@@ -191,8 +191,11 @@ async def validate_file(path: Path, data: bytes,
                                   "execution file (with `steps`)", file=name)]
     out: dict[str, Any] = {"file": name, "steps": {}}
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    # The file's own example slots (`loadBalancer: <Load Balancer>`), with their lines.
-    errors: list[ManifestError] = find_placeholders(doc, file=name, raw=text)
+    # The file's own example slots (`loadBalancer: <Load Balancer>`), with their lines;
+    # those in inline manifests are reported once, by the step's manifest check.
+    errors: list[ManifestError] = [
+        e for e in find_placeholders(doc, file=name, raw=text)
+        if ".params.manifests." not in f".{e.path}"]
     if "steps" in doc:
         infra = doc.get("infrastructure") or {}
         context = {key: doc[key] for key in ("artifact", "serviceVariables", "env")

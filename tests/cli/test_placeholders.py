@@ -81,3 +81,19 @@ def test_submit_of_a_file_without_placeholders_goes_on_to_the_manager(tmp_path: 
                                       "--manager", "http://127.0.0.1:9"],
                                 env={"MANAGER_ADMIN_TOKEN": "t", "ACCOUNT_ID": "a"})
     assert result.exit_code == ExitCode.UNREACHABLE, result.output
+
+
+def test_a_placeholder_in_an_inline_manifest_is_reported_once(tmp_path: Path) -> None:
+    folder = demo_copy(tmp_path, fill=True)
+    service = (DEMO / "CreateServiceRequest.yaml").read_text()
+    task = folder / "inline.yaml"
+    task.write_text(
+        "type: ecs.rolling_deploy\nparams:\n  region: us-east-1\n  cluster: c\n"
+        "  manifests:\n"
+        "    taskDefinition: {store: files, paths: [RegisterTaskDefinitionRequest.yaml]}\n"
+        "    serviceDefinition:\n      store: inline\n      content:\n"
+        + "".join(f"        {line}\n" for line in service.splitlines()))
+    result = CliRunner().invoke(validate, [str(task)])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len([e for e in errors if "<Subnet Id>" in e]) == 1, errors
