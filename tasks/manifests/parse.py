@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -84,10 +85,31 @@ def _check_json_depth(text: str, name: str, max_depth: int) -> None:
             depth -= 1
 
 
+def _json_key_lines(text: str, key: str) -> list[int]:
+    pattern = re.compile(rf'"{re.escape(json.dumps(key)[1:-1])}"\s*:')
+    return [_line_col(text, m.start())[0] for m in pattern.finditer(text)]
+
+
+def _unique_keys(text: str, name: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """``object_pairs_hook`` refusing a key given twice (json keeps the last silently)."""
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                lines = _json_key_lines(text, key)
+                where = f", on lines {lines[0]} and {lines[1]}" if len(lines) > 1 else ""
+                raise ManifestError(
+                    f"the key {key!r} is given twice{where}; keep one (JSON would silently "
+                    "use the last)", file=name, line=lines[1] if len(lines) > 1 else None)
+            out[key] = value
+        return out
+    return hook
+
+
 def parse_json(text: str, name: str, *, max_depth: int = MAX_DEPTH) -> Any:
     _check_json_depth(text, name, max_depth)
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys(text, name))
     except json.JSONDecodeError as exc:
         hint = ""
         if exc.msg.startswith("Expecting value"):

@@ -116,3 +116,11 @@ def test_yaml_key_given_twice_on_one_line_is_found() -> None:
 def test_equal_keys_in_different_mappings_are_fine() -> None:
     doc = parse_manifest("a:\n  name: x\nb:\n  name: y\n", "x.yaml")
     assert doc == {"a": {"name": "x"}, "b": {"name": "y"}}
+
+
+def test_json_key_given_twice_names_the_key_and_both_lines() -> None:
+    text = '{\n  "family": "web",\n  "cpu": "256",\n  "cpu": "512"\n}\n'
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(text, "td.json")
+    assert info.value.line == 4
+    assert "'cpu' is given twice, on lines 3 and 4" in str(info.value)
