@@ -14,6 +14,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from cli.client import Client, ClientCommand, client_options, emit, follow_execution, follow_task
 from cli.exitcodes import InputError, Unreachable, Untrusted, for_execution, for_status
+from tasks.manifests.placeholders import find_placeholders
 
 # Deeper than any real task or execution file; deeper than this and the YAML loader,
 # json and pydantic each recurse near Python's own limit.
@@ -59,6 +60,10 @@ def load_file(path: Path) -> dict[str, Any]:
     if depth(data) > MAX_DEPTH:
         raise InputError(f"{path}: nested more than {MAX_DEPTH} levels deep; no task or "
                          "execution file needs that")
+    # Refused before sending: a slot left from the example would reach AWS as text.
+    placeholders = find_placeholders(data, file=str(path), raw=text)
+    if placeholders:
+        raise InputError("\n".join(str(p) for p in placeholders))
     return data
 
 

@@ -1,5 +1,6 @@
-"""docs/tasks.md's generated part: every task type's params, defaults and outputs, read
-from the registered task types' pydantic models (so the doc cannot drift from the code)."""
+"""docs/tasks.md's generated parts: every task type's params, defaults and outputs, read
+from the registered task types' pydantic models, and the ECS rules checked offline, read
+from ``tasks.manifests.ecs_rules.RULES`` (so the doc cannot drift from the code)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.context import TaskRegistry, TaskType
+from tasks.manifests.ecs_rules import FARGATE_SIZES, RULES
 
 BEGIN = "<!-- BEGIN GENERATED TASK TYPES (delegate docs --write) -->"
 END = "<!-- END GENERATED TASK TYPES -->"
+RULES_BEGIN = "<!-- BEGIN GENERATED ECS RULES (delegate docs --write) -->"
+RULES_END = "<!-- END GENERATED ECS RULES -->"
 
 
 def _type_of(prop: dict[str, Any], defs: dict[str, Any]) -> str:
@@ -67,13 +71,52 @@ def generated_section(registry: TaskRegistry) -> str:
     return "\n".join(lines)
 
 
+def _sizes(memory: list[int]) -> str:
+    if len(memory) <= 3:
+        return ", ".join(str(m) for m in memory)
+    return f"{memory[0]} to {memory[-1]} in steps of {memory[1] - memory[0]}"
+
+
+def rules_section() -> str:
+    lines = [
+        RULES_BEGIN, "",
+        "## Manifest checks before any AWS call", "",
+        "Every ECS step (in its Fetch Manifests unit) and `delegate validate` check the "
+        "manifests offline before the first AWS call; a problem fails the step with the "
+        "file, the line, the field path and what to do. Besides the botocore model "
+        "(missing, unknown and mistyped fields, enum values):", "",
+        "- a YAML key given twice in one mapping is an error naming the key and both lines;",
+        "- an unreplaced example placeholder (`<Subnet Id>`, `<Load Balancer>`: capitalised "
+        "words in angle brackets, not a `<+...>` expression) is an error with its file and "
+        "line, from `delegate validate`, `delegate submit` (before sending, exit code 2) and "
+        "the step; `delegate sandbox` prints the sandbox's values, a real account has its "
+        "own;",
+        "- a manifest written with CloudFormation's property names (`Family`, "
+        "`ContainerDefinitions`, `Cpu`, or a template or `Type`/`Properties` resource) is "
+        "reported as such, with the camelCase names of the ECS API to write instead.", "",
+        "ECS's own service-side rules, across the task definition and the service "
+        "definition (a value that is still a `<+...>` expression is not judged):", "",
+        "| rule | what ECS requires |", "|---|---|",
+        *(f"| `{rule.name}` | {rule.summary.replace('|', '/')} |" for rule in RULES),
+        "", "Fargate task sizes (`fargate-task-size`):", "",
+        "| cpu (CPU units) | memory (MiB) |", "|---|---|",
+        *(f"| {cpu} ({cpu / 1024:g} vCPU) | {_sizes(memory)} |"
+          for cpu, memory in FARGATE_SIZES.items()),
+        "", RULES_END,
+    ]
+    return "\n".join(lines)
+
+
+def _put(old: str, begin: str, end: str, section: str) -> str:
+    if begin in old and end in old:
+        return old.split(begin, 1)[0] + section + old.split(end, 1)[1]
+    return old.rstrip("\n") + "\n\n" + section + "\n"
+
+
 def write(path: Path, registry: TaskRegistry) -> bool:
     old = path.read_text() if path.exists() else ""
-    section = generated_section(registry)
-    if BEGIN in old and END in old:
-        new = old.split(BEGIN, 1)[0] + section + old.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
+    new = _put(old, BEGIN, END, generated_section(registry))
+    new = _put(new, RULES_BEGIN, RULES_END, rules_section())
     if new != old:
         path.write_text(new)
     return new != old

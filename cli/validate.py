@@ -35,6 +35,7 @@ from agent.context import TaskContext, TaskLog
 from tasks.manifests import (
     ManifestError,
     ManifestErrors,
+    Manifests,
     ManifestSpecs,
     S3Source,
     Variables,
@@ -43,6 +44,7 @@ from tasks.manifests import (
     update_service_request,
 )
 from tasks.manifests.parse import parse_manifest
+from tasks.manifests.placeholders import find_placeholders
 from tasks.manifests.render import render
 
 _SCOPE = re.compile(r"^(account|org|project):")
@@ -103,43 +105,12 @@ def _pydantic_errors(exc: ValidationError, prefix: str, file: str) -> list[Manif
     return out
 
 
-async def _check_step(step: dict[str, Any], *, file: str, base: Path,
-                      context: dict[str, Any], region: str | None, cluster: str | None,
-                      prefix: str) -> tuple[dict[str, Any], list[ManifestError]]:
-    params = step.get("params") or {}
-    if not isinstance(params, dict):
-        return {}, [ManifestError("params must be a mapping", file=file,
-                                  path=f"{prefix}.params")]
-    report: dict[str, Any] = {"type": step.get("type"), "requests": {}, "notes": []}
-    try:
-        # The manager resolves a step's params before dispatch: infra and step outputs.
-        params = render(params, Variables(context=context, region=region, cluster=cluster,
-                                          placeholder_roots=RUNTIME_ROOTS),
-                        file=file)
-    except ManifestError as exc:
-        return report, exc.errors if isinstance(exc, ManifestErrors) else [exc]
-    region = params.get("region", region)
-    cluster = params.get("cluster", cluster)
-    variables = Variables(context=context, region=region, cluster=cluster,
-                          placeholder_roots=RUNTIME_ROOTS)
-    if params.get("manifests") is None:
-        report["notes"].append("no manifests in this step's params")
-        return report, []
-    try:
-        specs = ManifestSpecs.model_validate(params["manifests"])
-    except ValidationError as exc:
-        return report, _pydantic_errors(exc, f"{prefix}.params.manifests", file)
-    specs = _without_s3(specs, report["notes"])
-    ctx = TaskContext(task_id="validate", type=str(step.get("type")), params=params,
-                      secrets={}, context=context, log=TaskLog(lambda _p: None),
-                      files=LocalFileStore(base))
-    try:
-        async with ctx.log.unit("Fetch Manifests") as log:
-            fetched = await fetch_manifests(specs, ctx, None, log, base_dir=str(base))
-        manifests = build_manifests(fetched, variables, cluster=cluster,
-                                    allow_placeholders=True)
-    except ManifestError as exc:
-        return report, exc.errors if isinstance(exc, ManifestErrors) else [exc]
+def _problems(exc: ManifestError) -> list[ManifestError]:
+    return exc.errors if isinstance(exc, ManifestErrors) else [exc]
+
+
+def _requests(manifests: Manifests, cluster: str | None, report: dict[str, Any]) -> None:
+    """The final AWS requests of a step, into ``report``."""
     requests = report["requests"]
     task_definition = manifests.task_definition_arn or REGISTERED_TASK_DEFINITION
     if manifests.task_definition is not None:
@@ -163,6 +134,46 @@ async def _check_step(step: dict[str, Any], *, file: str, base: Path,
         requests["RunTask"] = {"cluster": cluster, **manifests.run_task_request,
                                "taskDefinition": task_definition}
     report["warnings"] = manifests.warnings
+
+
+async def _check_step(step: dict[str, Any], *, file: str, base: Path,
+                      context: dict[str, Any], region: str | None, cluster: str | None,
+                      prefix: str) -> tuple[dict[str, Any], list[ManifestError]]:
+    params = step.get("params") or {}
+    if not isinstance(params, dict):
+        return {}, [ManifestError("params must be a mapping", file=file,
+                                  path=f"{prefix}.params")]
+    report: dict[str, Any] = {"type": step.get("type"), "requests": {}, "notes": []}
+    try:
+        # The manager resolves a step's params before dispatch: infra and step outputs.
+        params = render(params, Variables(context=context, region=region, cluster=cluster,
+                                          placeholder_roots=RUNTIME_ROOTS),
+                        file=file)
+    except ManifestError as exc:
+        return report, _problems(exc)
+    region = params.get("region", region)
+    cluster = params.get("cluster", cluster)
+    variables = Variables(context=context, region=region, cluster=cluster,
+                          placeholder_roots=RUNTIME_ROOTS)
+    if params.get("manifests") is None:
+        report["notes"].append("no manifests in this step's params")
+        return report, []
+    try:
+        specs = ManifestSpecs.model_validate(params["manifests"])
+    except ValidationError as exc:
+        return report, _pydantic_errors(exc, f"{prefix}.params.manifests", file)
+    specs = _without_s3(specs, report["notes"])
+    ctx = TaskContext(task_id="validate", type=str(step.get("type")), params=params,
+                      secrets={}, context=context, log=TaskLog(lambda _p: None),
+                      files=LocalFileStore(base))
+    try:
+        async with ctx.log.unit("Fetch Manifests") as log:
+            fetched = await fetch_manifests(specs, ctx, None, log, base_dir=str(base))
+        manifests = build_manifests(fetched, variables, cluster=cluster,
+                                    allow_placeholders=True)
+    except ManifestError as exc:
+        return report, _problems(exc)
+    _requests(manifests, cluster, report)
     return report, []
 
 
@@ -179,7 +190,12 @@ async def validate_file(path: Path, data: bytes,
         return {}, [ManifestError("neither a task file (with `type` and `params`) nor an "
                                   "execution file (with `steps`)", file=name)]
     out: dict[str, Any] = {"file": name, "steps": {}}
-    errors: list[ManifestError] = []
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    # The file's own example slots (`loadBalancer: <Load Balancer>`), with their lines;
+    # those in inline manifests are reported once, by the step's manifest check.
+    errors: list[ManifestError] = [
+        e for e in find_placeholders(doc, file=name, raw=text)
+        if ".params.manifests." not in f".{e.path}"]
     if "steps" in doc:
         infra = doc.get("infrastructure") or {}
         context = {key: doc[key] for key in ("artifact", "serviceVariables", "env")

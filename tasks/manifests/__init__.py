@@ -13,12 +13,15 @@ line, field path, what to do) before any AWS call is made.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from agent.context import TaskContext, UnitLog
-from tasks.manifests.errors import ManifestError, ManifestErrors
+from tasks.manifests import ecs_rules
+from tasks.manifests.cloudformation import check_not_cloudformation
+from tasks.manifests.errors import ManifestError, ManifestErrors, raise_all
 from tasks.manifests.model import (
     CREATE_SERVICE,
     PUT_SCALING_POLICY,
@@ -26,6 +29,7 @@ from tasks.manifests.model import (
     REGISTER_TASK_DEFINITION,
     RUN_TASK,
     UPDATE_SERVICE,
+    Operation,
 )
 from tasks.manifests.normalize import (
     drop_nulls,
@@ -38,6 +42,7 @@ from tasks.manifests.normalize import (
     retarget,
 )
 from tasks.manifests.parse import check_depth, parse_manifest
+from tasks.manifests.placeholders import find_placeholders
 from tasks.manifests.render import Variables, render
 from tasks.manifests.sources import (
     AnySource,
@@ -52,7 +57,7 @@ from tasks.manifests.sources import (
     TaskDefinitionArn,
     fetch,
 )
-from tasks.manifests.validate import update_service_request, validate_request
+from tasks.manifests.validate import line_of_key, update_service_request, validate_request
 
 __all__ = [
     "CREATE_SERVICE", "PUT_SCALING_POLICY", "REGISTER_SCALABLE_TARGET",
@@ -150,6 +155,8 @@ def _load(file: FetchedFile, variables: Variables) -> tuple[Any, str | None]:
     else:
         doc = parse_manifest(file.text, file.name)
         raw = file.text if isinstance(file.text, str) else file.text.decode("utf-8", "replace")
+    # Before rendering: a placeholder is the author's slip, wherever it sits.
+    raise_all(find_placeholders(doc, file=file.name, raw=raw))
     return render(drop_nulls(doc), variables, file=file.name, raw=raw), raw
 
 
@@ -160,76 +167,105 @@ def _single(files: list[FetchedFile], what: str) -> FetchedFile | None:
     return files[0] if files else None
 
 
+Normalizer = Callable[[Any, str], tuple[Any, list[str]]]
+
+
+@dataclass
+class _Build:
+    """One pass over everything fetched, collecting every problem of every file."""
+
+    variables: Variables
+    cluster: str | None
+    allow_placeholders: bool
+    result: Manifests
+    errors: list[ManifestError] = field(default_factory=list)
+    raw: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+
+    def collect(self, exc: ManifestError) -> None:
+        self.errors.extend(exc.errors if isinstance(exc, ManifestErrors) else [exc])
+
+    def one(self, files: list[FetchedFile], kind: str, normalize: Normalizer,
+            op: Operation, slot: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The validated request of a single-file manifest; None when absent or bad."""
+        try:
+            if (file := _single(files, kind.replace("_", " "))) is None:
+                return None
+            doc, raw = _load(file, self.variables)
+            check_not_cloudformation(doc, op, file=file.name)
+            request, warnings = normalize(doc, file.name)
+            self.result.warnings += warnings
+            checked = validate_request({**request, **(slot or {})}, op, file=file.name,
+                                       raw=raw, allow_placeholders=self.allow_placeholders)
+            self.raw[kind] = (file.name, raw)
+            for key in slot or {}:
+                checked.pop(key)
+            return checked
+        except ManifestError as exc:
+            self.collect(exc)
+            return None
+
+    def many(self, files: list[FetchedFile], normalize: Callable[..., Any], op: Operation,
+             service_name: str | None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for file in files:
+            try:
+                doc, raw = _load(file, self.variables)
+                requests, warnings = normalize(doc, file.name, cluster=self.cluster,
+                                               service_name=service_name)
+                self.result.warnings += warnings
+                out += [validate_request(r, op, file=file.name, raw=raw,
+                                         allow_placeholders=self.allow_placeholders)
+                        for r in requests]
+            except ManifestError as exc:
+                self.collect(exc)
+        return out
+
+    def ecs_rules(self) -> None:
+        """ECS's service-side rules, once both definitions passed the model check."""
+        files = {ecs_rules.TASK: self.raw.get("task_definition"),
+                 ecs_rules.SERVICE: self.raw.get("service_definition"),
+                 ecs_rules.RUN_TASK: self.raw.get("run_task_request")}
+        for finding in ecs_rules.check(self.result.task_definition,
+                                       self.result.service_definition,
+                                       self.result.run_task_request):
+            name, raw = files[finding.manifest] or (finding.manifest, None)
+            self.errors.append(ManifestError(
+                finding.message, file=name, path=finding.path,
+                line=line_of_key(raw, finding.path.rsplit(".", 1)[-1])))
+
+
 def build_manifests(fetched: FetchedManifests, variables: Variables, *, cluster: str | None,
                     service_name: str | None = None,
                     allow_placeholders: bool = False) -> Manifests:
-    """Parse, render, normalise and validate everything fetched. Every problem in every
-    file is collected before raising. ``service_name`` overrides the service definition's
-    name for the autoscaling ``ResourceId`` (a canary or stage service)."""
-    result = Manifests(task_definition_arn=fetched.task_definition_arn)
-    errors: list[ManifestError] = []
-
-    def collect(exc: ManifestError) -> None:
-        errors.extend(exc.errors if isinstance(exc, ManifestErrors) else [exc])
-
-    try:
-        if (file := _single(fetched.task_definition, "task definition")) is not None:
-            doc, raw = _load(file, variables)
-            request, warnings = normalize_task_definition(doc, file.name)
-            result.warnings += warnings
-            result.task_definition = validate_request(
-                request, REGISTER_TASK_DEFINITION, file=file.name, raw=raw,
-                allow_placeholders=allow_placeholders)
-    except ManifestError as exc:
-        collect(exc)
-    service_failed = False
-    try:
-        if (file := _single(fetched.service_definition, "service definition")) is not None:
-            doc, raw = _load(file, variables)
-            request, warnings = normalize_service_definition(doc, file.name, cluster=cluster)
-            result.warnings += warnings
-            result.service_definition = validate_request(
-                request, CREATE_SERVICE, file=file.name, raw=raw,
-                allow_placeholders=allow_placeholders)
-    except ManifestError as exc:
-        service_failed = True
-        collect(exc)
-    try:
-        if (file := _single(fetched.run_task_request, "run task request")) is not None:
-            doc, raw = _load(file, variables)
-            request, warnings = normalize_run_task_request(doc, file.name, cluster=cluster)
-            result.warnings += warnings
-            checked = validate_request(
-                {**request, "taskDefinition": _TASK_DEFINITION_SLOT}, RUN_TASK,
-                file=file.name, raw=raw, allow_placeholders=allow_placeholders)
-            checked.pop("taskDefinition")
-            result.run_task_request = checked
-    except ManifestError as exc:
-        collect(exc)
+    """Parse, render, normalise and validate everything fetched, and check ECS's own
+    rules across the definitions. Every problem in every file is collected before
+    raising. ``service_name`` overrides the service definition's name for the
+    autoscaling ``ResourceId`` (a canary or stage service)."""
+    build = _Build(variables, cluster, allow_placeholders,
+                   Manifests(task_definition_arn=fetched.task_definition_arn))
+    result = build.result
+    result.task_definition = build.one(
+        fetched.task_definition, "task_definition", normalize_task_definition,
+        REGISTER_TASK_DEFINITION)
+    result.service_definition = build.one(
+        fetched.service_definition, "service_definition",
+        partial(normalize_service_definition, cluster=cluster), CREATE_SERVICE)
+    service_failed = bool(fetched.service_definition) and result.service_definition is None
+    result.run_task_request = build.one(
+        fetched.run_task_request, "run_task_request",
+        partial(normalize_run_task_request, cluster=cluster), RUN_TASK,
+        slot={"taskDefinition": _TASK_DEFINITION_SLOT})
     target_service = service_name or result.service_name
     if target_service is None and service_failed:
         # Stands in for the name so autoscaling files are still checked, without a
         # second error about a ResourceId that only the broken file could give.
         target_service = _SERVICE_NAME_SLOT
-    for files, normalize, op, bucket in (
-        (fetched.scalable_targets, normalize_scalable_targets, REGISTER_SCALABLE_TARGET,
-         result.scalable_targets),
-        (fetched.scaling_policies, normalize_scaling_policies, PUT_SCALING_POLICY,
-         result.scaling_policies),
-    ):
-        for file in files:
-            try:
-                doc, raw = _load(file, variables)
-                requests, warnings = normalize(doc, file.name, cluster=cluster,
-                                               service_name=target_service)
-                result.warnings += warnings
-                for request in requests:
-                    bucket.append(validate_request(request, op, file=file.name, raw=raw,
-                                                   allow_placeholders=allow_placeholders))
-            except ManifestError as exc:
-                collect(exc)
-    if errors:
-        raise errors[0] if len(errors) == 1 else ManifestErrors(errors)
+    result.scalable_targets = build.many(fetched.scalable_targets, normalize_scalable_targets,
+                                         REGISTER_SCALABLE_TARGET, target_service)
+    result.scaling_policies = build.many(fetched.scaling_policies, normalize_scaling_policies,
+                                         PUT_SCALING_POLICY, target_service)
+    build.ecs_rules()
+    raise_all(build.errors)
     return result
 
 

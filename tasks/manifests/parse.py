@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 from yaml.composer import Composer
 from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
-from yaml.nodes import Node
+from yaml.nodes import MappingNode, Node
 
 from tasks.manifests.errors import ManifestError
 
@@ -84,10 +85,31 @@ def _check_json_depth(text: str, name: str, max_depth: int) -> None:
             depth -= 1
 
 
+def _json_key_lines(text: str, key: str) -> list[int]:
+    pattern = re.compile(rf'"{re.escape(json.dumps(key)[1:-1])}"\s*:')
+    return [_line_col(text, m.start())[0] for m in pattern.finditer(text)]
+
+
+def _unique_keys(text: str, name: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """``object_pairs_hook`` refusing a key given twice (json keeps the last silently)."""
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                lines = _json_key_lines(text, key)
+                where = f", on lines {lines[0]} and {lines[1]}" if len(lines) > 1 else ""
+                raise ManifestError(
+                    f"the key {key!r} is given twice{where}; keep one (JSON would silently "
+                    "use the last)", file=name, line=lines[1] if len(lines) > 1 else None)
+            out[key] = value
+        return out
+    return hook
+
+
 def parse_json(text: str, name: str, *, max_depth: int = MAX_DEPTH) -> Any:
     _check_json_depth(text, name, max_depth)
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys(text, name))
     except json.JSONDecodeError as exc:
         hint = ""
         if exc.msg.startswith("Expecting value"):
@@ -149,6 +171,27 @@ class ManifestLoader(yaml.SafeLoader, _BoundedComposer):
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         return _BoundedComposer.compose_node(self, parent, index)
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # PyYAML keeps the last of two equal keys silently; in a manifest that hides
+        # the value the author meant (two `environment:` blocks, say), so it is an error.
+        seen: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: SafeLoader reports it itself
+                continue
+            seen.setdefault(key, line)
+            if first is not None:
+                raise yaml.MarkedYAMLError(
+                    None, None,
+                    f"the key {key!r} is given twice, on lines {first} and {line}; "
+                    "keep one (YAML would silently use the last)",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_yaml(text: str, name: str, *, max_depth: int = MAX_DEPTH) -> Any:

@@ -117,7 +117,7 @@ def _translate(error: tuple[str, str, dict[str, Any]]) -> tuple[str, str, str] |
     return None
 
 
-def _line_of_key(raw: str | None, key: str) -> int | None:
+def line_of_key(raw: str | None, key: str) -> int | None:
     key = re.sub(r"\[\d+\]$", "", key)
     if not raw or not key:
         return None
@@ -150,7 +150,7 @@ def validate_request(params: dict[str, Any], op: Operation, *, file: str,
             problems.append(translated)
     errors = [
         ManifestError(f"{message} ({op.name})", file=file, path=path or None,
-                      line=_line_of_key(raw, key))
+                      line=line_of_key(raw, key))
         for path, key, message in problems
     ]
     raise_all(errors)

@@ -297,9 +297,11 @@ async def test_validation_failures_change_nothing(aws: Aws) -> None:
     message = await failing_create(aws, elb, service=service_definition(aws, elb.tg1))
     assert "target group expression: <+targetGroupArn> does not exist in service" in message
 
+    # The service's port missing from the task definition is now caught offline, in
+    # Fetch Manifests, by tasks/manifests/ecs_rules.py (still before any change).
     message = await failing_create(aws, elb, container_port=8080)
-    assert ("No container definition has port mapping that matches the target port: 80 for "
-            f"target group:\n{elb.tg2}") in message
+    assert ("loadBalancers[0].containerPort: container 'nginx' maps no containerPort 80"
+            in message)
 
     first, _ = await create(aws, elb)
     await swap(aws, first)

@@ -97,3 +97,30 @@ def test_unusable_files(content: bytes, message: str) -> None:
 def test_timestamps_stay_strings_and_bom_is_ignored() -> None:
     doc = parse_manifest("\ufeffcreatedAt: 2022-10-06T23:03:45Z\n".encode(), "x")
     assert doc == {"createdAt": "2022-10-06T23:03:45Z"}
+
+
+def test_yaml_key_given_twice_names_the_key_and_both_lines() -> None:
+    text = ("family: web\ncontainerDefinitions:\n  - name: app\n    image: nginx\n"
+            "    memory: 256\n    image: httpd\n")
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(text, "td.yaml")
+    assert info.value.line == 6
+    assert "'image' is given twice, on lines 4 and 6" in str(info.value)
+
+
+def test_yaml_key_given_twice_on_one_line_is_found() -> None:
+    with pytest.raises(ManifestError, match="'cpu' is given twice, on lines 2 and 2"):
+        parse_manifest("family: web\nsize: {cpu: 256, cpu: 512}\n", "td.yaml")
+
+
+def test_equal_keys_in_different_mappings_are_fine() -> None:
+    doc = parse_manifest("a:\n  name: x\nb:\n  name: y\n", "x.yaml")
+    assert doc == {"a": {"name": "x"}, "b": {"name": "y"}}
+
+
+def test_json_key_given_twice_names_the_key_and_both_lines() -> None:
+    text = '{\n  "family": "web",\n  "cpu": "256",\n  "cpu": "512"\n}\n'
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(text, "td.json")
+    assert info.value.line == 4
+    assert "'cpu' is given twice, on lines 3 and 4" in str(info.value)

@@ -70,6 +70,8 @@ def test_execution_file_renders_context_and_keeps_runtime_values(tmp_path: Path)
                 "region": "<+infra.region>", "cluster": "<+infra.cluster>",
                 "manifests": {**MANIFESTS, "serviceDefinition": {"store": "inline", "content": {
                     "serviceName": "myapp", "desiredCount": "<+serviceVariables.replicas>",
+                    # ECS refuses an awsvpc service without subnets (ecs_rules).
+                    "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
                     "tags": [{"key": "db", "value": '<+secrets.getValue("dbPassword")>'}]}}}}},
             {"id": "task", "type": "ecs.run_task", "params": {"manifests": {
                 "taskDefinition": {"taskDefinitionArn":
