@@ -205,7 +205,7 @@ async def test_failed_first_deploy_then_rollback_deletes_the_service(aws: Aws) -
     done, rec = await rollback(aws, failed.output["rollbackData"])
     assert done["rolledBack"] is True
     assert live(aws)["status"] in {"INACTIVE", "MISSING"}
-    assert "Deleting Service myapp, which the failed deployment created.." in rec.lines()
+    assert "Deleting service myapp: it did not exist before this deployment" in rec.lines()
 
 
 async def test_circuit_breaker_rollback_is_a_failure_with_the_stopped_reason(aws: Aws) -> None:
