@@ -54,7 +54,12 @@ def json_or_empty(value: Any) -> Any:
         value = value.strip()
         if not value or value in {"null", "None"}:
             return None
-        return json.loads(value)
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"is not JSON ({exc.msg} at line {exc.lineno} column "
+                             f"{exc.colno}); pass the earlier step's output as "
+                             "<+execution.steps.ID.output.NAME>") from None
     if value == {}:
         return None
     return value
