@@ -7,9 +7,9 @@ Version 1 (before issue 17) lacks what the deployment left."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasks.ecs.rollback_guard import LeftBehind, scaling_bounds
 
@@ -22,7 +22,7 @@ class RollbackData(BaseModel):
     # Unknown keys are refused: a misspelt or foreign object is named, not half-read.
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    version: Literal[1, 2] = Field(
+    version: int = Field(
         default=1, description="2 records what the deployment left; 1 (no field) does not")
     existed: bool
     service_name: str = Field(alias="serviceName", min_length=1)
@@ -34,12 +34,26 @@ class RollbackData(BaseModel):
                                                    alias="scalingPolicies")
     service_arn: str | None = Field(default=None, alias="serviceArn")
     # What this deployment left; None until it got as far as changing the service.
-    deployed_task_definition_arn: str | None = Field(default=None,
-                                                     alias="deployedTaskDefinitionArn")
-    deployed_desired_count: int | None = Field(default=None, alias="deployedDesiredCount")
+    deployed_task_definition_arn: str | None = Field(
+        default=None, alias="deployedTaskDefinitionArn",
+        description="the task definition the deployment gave the service")
+    deployed_desired_count: int | None = Field(
+        default=None, alias="deployedDesiredCount",
+        description="the desired count the deployment gave the service")
     deployed_scalable_targets: list[dict[str, Any]] = Field(
-        default_factory=list, alias="deployedScalableTargets")
-    deployment_id: str | None = Field(default=None, alias="deploymentId")
+        default_factory=list, alias="deployedScalableTargets",
+        description="the scalable targets it attached (their bounds may move the count)")
+    deployment_id: str | None = Field(default=None, alias="deploymentId",
+                                      description="id (ecs-svc/...) of its deployment")
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value not in (1, CURRENT_VERSION):
+            raise ValueError(f"rollback data version {value} is not one this delegate "
+                             f"reads (1 or {CURRENT_VERSION}); roll back with the delegate "
+                             "version that deployed it")
+        return value
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, mode="json")
