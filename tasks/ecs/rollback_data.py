@@ -67,7 +67,10 @@ class RollbackData(BaseModel):
         breaker puts it back), our desired count and our autoscaling's bounds."""
         tds = tuple(t for t in (self.deployed_task_definition_arn, self.task_definition_arn)
                     if t)
-        counts = tuple(c for c in (self.deployed_desired_count,) if c is not None)
+        # The replaced count too: an UpdateService that failed left it, as it left the
+        # replaced task definition.
+        counts = tuple(dict.fromkeys(
+            c for c in (self.deployed_desired_count, self.desired_count) if c is not None))
         if self.deployed_task_definition_arn is None:
             counts = ()  # it changed nothing, so the count is not ours to judge
         return LeftBehind(self.service_name, tds, self.deployment_id, counts,

@@ -88,7 +88,8 @@ def test_rollback_data_gives_the_guard_ours_then_the_replaced_one() -> None:
         "version": 2, "existed": True, "serviceName": "web", "taskDefinitionArn": TD.format(11),
         "desiredCount": 3, "deployedTaskDefinitionArn": TD.format(12),
         "deployedDesiredCount": 2, "deploymentId": "ecs-svc/2"})
-    assert data.left_behind() == OURS
+    assert data.left_behind() == LeftBehind("web", (TD.format(12), TD.format(11)),
+                                            "ecs-svc/2", (2, 3))
 
 
 def test_rollback_data_that_changed_nothing_judges_no_count() -> None:
