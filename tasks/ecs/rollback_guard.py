@@ -91,9 +91,28 @@ def refusal(service: dict[str, Any] | None, left: LeftBehind) -> str | None:
     return None if reason is None else f"{reason}; refusing to roll back over it"
 
 
-def check(service: dict[str, Any] | None, left: LeftBehind) -> None:
-    """Raise TaskFailed (the step fails, nothing written) when ``refusal`` says so."""
+def _bounds(bounds: tuple[int, int] | None) -> str:
+    return "none" if bounds is None else f"{bounds[0]}..{bounds[1]}"
+
+
+def scaling_refusal(live_targets: Iterable[dict[str, Any]], left: LeftBehind) -> str | None:
+    """Why the service's autoscaling (DescribeScalableTargets) is not the one this
+    deployment left, or None."""
+    live = scaling_bounds(live_targets)
+    if live == left.scaling:
+        return None
+    return (f"service {left.service_name}'s autoscaling is now {_bounds(live)}; this "
+            f"deployment left {_bounds(left.scaling)}: someone changed it since; refusing "
+            "to roll back over it")
+
+
+def check(service: dict[str, Any] | None, left: LeftBehind,
+          live_targets: Iterable[dict[str, Any]] | None = None) -> None:
+    """Raise TaskFailed (the step fails, nothing written) when ``refusal`` (or, given the
+    live scalable targets, ``scaling_refusal``) says so."""
     reason = refusal(service, left)
+    if reason is None and live_targets is not None and service is not None:
+        reason = scaling_refusal(live_targets, left)
     if reason is not None:
         raise TaskFailed(reason[0].upper() + reason[1:] + ". Deploy the version you want "
                          "instead, or check who changed the service.")

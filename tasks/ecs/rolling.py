@@ -109,8 +109,7 @@ async def _deploy(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
         await autoscaling.remove(aas, log, params.cluster, name)
         request = _update_request(log, params, requests, current, arn)
         data = _record_left(ctx, data, deployed_task_definition_arn=arn,
-                            deployed_desired_count=request["desiredCount"],
-                            deployed_scalable_targets=requests.scalable_targets)
+                            deployed_desired_count=request["desiredCount"])
         log.info(f"Updating Service {name} with task definition {arn} and desired count "
                  f"{request['desiredCount']}")
         with aws_errors(f"UpdateService {name}"):
@@ -120,8 +119,7 @@ async def _deploy(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
         request = dict(requests.service_definition or {})
         request.update(cluster=params.cluster, taskDefinition=arn)
         data = _record_left(ctx, data, deployed_task_definition_arn=arn,
-                            deployed_desired_count=request.get("desiredCount", 1),
-                            deployed_scalable_targets=requests.scalable_targets)
+                            deployed_desired_count=request.get("desiredCount", 1))
         log.info(f"Creating Service {name} with task definition {arn} and desired count "
                  f"{request.get('desiredCount', 1)}")
         with aws_errors(f"CreateService {name}"):
@@ -129,13 +127,14 @@ async def _deploy(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
         verb = "Created"
 
     out.update(serviceArn=service.get("serviceArn"), deploymentId=deployment_id(service))
-    _record_left(ctx, data, deployment_id=deployment_id(service))
+    data = _record_left(ctx, data, deployment_id=deployment_id(service))
     await watch_deployment(describer, ecs, log, params, service, arn, started=started)
     log.info(f"{verb} Service {name} with Arn {service.get('serviceArn')}")
     log.info("")
     with aws_errors(f"Attaching autoscaling to service {name}"):
         await autoscaling.attach(aas, log, name, requests.scalable_targets,
                                  requests.scaling_policies)
+    _record_left(ctx, data, deployed_scalable_targets=requests.scalable_targets)
     log.info("")
     log.info(" Deployment Successful.")
 
@@ -184,8 +183,10 @@ async def rolling_rollback(ctx: TaskContext) -> dict[str, Any]:
     return dict(out)
 
 
-def _guard(log: UnitLog, current: dict[str, Any] | None, data: RollbackData) -> None:
-    """Refuse (TaskFailed, nothing written) unless the service is as the deploy left it."""
+async def _guard(aas: Any, log: UnitLog, cluster: str, current: dict[str, Any] | None,
+                 data: RollbackData) -> None:
+    """Refuse (TaskFailed, nothing written) unless the service is as the deploy left it:
+    its PRIMARY deployment, desired count and autoscaling."""
     name = data.service_name
     if not data.knows_what_it_left:
         if data.existed:
@@ -197,7 +198,9 @@ def _guard(log: UnitLog, current: dict[str, Any] | None, data: RollbackData) -> 
                          "which does not say what the deployment left, so deleting the "
                          "service could destroy a newer deployment; refusing. Delete it "
                          "by hand if it is this deployment's.")
-    check_untouched(current, data.left_behind())
+    with aws_errors(f"Reading the autoscaling of service {name}"):
+        live_targets = await autoscaling.scalable_targets(aas, cluster, name)
+    check_untouched(current, data.left_behind(), live_targets)
     log.info(f"Service {name} is as this deployment left it")
 
 
@@ -213,7 +216,7 @@ async def _restore(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
     if data.task_definition_arn is None:
         raise TaskFailed(f"The rollback data of service {name} names no task definition; "
                          "it cannot be restored")
-    _guard(log, current, data)
+    await _guard(aas, log, params.cluster, current, data)
     started = datetime.now(UTC)
     await autoscaling.remove(aas, log, params.cluster, name)
     live = int(current.get("desiredCount") or 0)
@@ -247,7 +250,7 @@ async def _delete_created(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
                  "now: nothing to roll back.")
         return
     if status == "ACTIVE":
-        _guard(log, current, data)
+        await _guard(aas, log, params.cluster, current, data)
         await autoscaling.remove(aas, log, params.cluster, name)
         log.info(f"Deleting service {name}: it did not exist before this deployment")
         with aws_errors(f"DeleteService {name}"):

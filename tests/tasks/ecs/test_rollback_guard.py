@@ -11,7 +11,13 @@ from pydantic import ValidationError
 from agent.context import TaskFailed
 from tasks.ecs.params import RollingRollbackParams
 from tasks.ecs.rollback_data import RollbackData
-from tasks.ecs.rollback_guard import LeftBehind, check, refusal, scaling_bounds
+from tasks.ecs.rollback_guard import (
+    LeftBehind,
+    check,
+    refusal,
+    scaling_bounds,
+    scaling_refusal,
+)
 
 TD = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:{}"
 
@@ -126,3 +132,16 @@ def test_rollback_data_that_is_not_json_says_so_with_where() -> None:
                                               "rollbackData": "{not json"})
     assert "is not JSON (Expecting property name enclosed in double quotes at line 1 " \
         "column 2)" in str(failed.value)
+
+
+def test_autoscaling_other_than_ours_is_refused_and_ours_passes() -> None:
+    target = {"ScalableDimension": "ecs:service:DesiredCount", "MinCapacity": 1,
+              "MaxCapacity": 4}
+    scaled = LeftBehind("web", (TD.format(12),), scaling=(1, 4))
+    assert scaling_refusal([target], scaled) is None
+    assert scaling_refusal([], scaled) == (
+        "service web's autoscaling is now none; this deployment left 1..4: someone changed "
+        "it since; refusing to roll back over it")
+    with pytest.raises(TaskFailed):
+        check(service(12), OURS, [target])
+    check(service(12), OURS, [])

@@ -255,6 +255,28 @@ async def test_rolling_back_after_someone_changed_the_desired_count_refuses(
     assert live(aws)["status"] == "ACTIVE"
 
 
+async def test_rolling_back_a_deploy_with_autoscaling_checks_its_bounds_and_restores(
+        aws: Aws) -> None:
+    first, _ = await deploy(aws)
+    second, _ = await deploy(aws, image="public.ecr.aws/nginx/nginx:1.28", scaling=True)
+    assert second["rollbackData"]["deployedScalableTargets"][0]["MaxCapacity"] == 3
+    done, rec = await rollback(aws, second["rollbackData"])
+    assert done["rolledBack"] is True
+    assert "Service myapp is as this deployment left it" in rec.lines()
+    assert live(aws)["taskDefinition"] == first["taskDefinitionArn"]
+
+
+async def test_rolling_back_after_someone_attached_autoscaling_refuses(aws: Aws) -> None:
+    first, _ = await deploy(aws)
+    aws.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="ecs", ResourceId=f"service/{aws.cluster}/myapp",
+        ScalableDimension="ecs:service:DesiredCount", MinCapacity=1, MaxCapacity=8)
+    message = await refused_rollback(aws, first["rollbackData"])
+    assert "Service myapp's autoscaling is now 1..8; this deployment left none: someone " \
+        "changed it since" in message
+    assert live(aws)["status"] == "ACTIVE"
+
+
 async def test_version_1_rollback_data_never_deletes_a_service(aws: Aws) -> None:
     await deploy(aws)
     message = await refused_rollback(aws, {"existed": False, "serviceName": "myapp"})
