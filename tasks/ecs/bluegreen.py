@@ -45,6 +45,8 @@ from tasks.ecs.bg_validation import (
 )
 from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
+from tasks.ecs.rollback_guard import LeftBehind, scaling_bounds
+from tasks.ecs.rollback_guard import check as check_untouched
 from tasks.ecs.service import deployment_id, status_of, watch_deployment
 from tasks.ecs.taskdef import container_definitions, register_task_definition
 from tasks.ecs.teardown import delete_service, wait_inactive
@@ -434,60 +436,22 @@ async def _rollback(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitL
     prod_now = elb.forward_target(await elb.current_actions(elbv2, prod))
     swapped = (not data.same_target_group and prod_now == data.stage_target_group_arn) or (
         new is not None and ServiceView.of(new).version == BLUE)
+    _guard_rollback(log, data, new, old, swapped=swapped)
     log.info("The swap step " + ("had moved production to the new service"
                                  if swapped else "had not run") + ".")
-
     if data.old_service_name:
-        if old is None or status_of(old) != "ACTIVE":
-            raise TaskFailed(f"The old service {data.old_service_name} is {status_of(old)}, "
-                             "so production cannot be given back to it. Deploy the previous "
-                             "version again.")
-        wanted = data.old_desired_count or 0
-        if int(old.get("desiredCount") or 0) < wanted:
-            log.info(f"Updating Old Service {old['serviceName']} with task definition "
-                     f"{old.get('taskDefinition')} and desired count {wanted}")
-            started = datetime.now(UTC)
-            with aws_errors(f"UpdateService {old['serviceName']}"):
-                scaled = (await ecs.update_service(cluster=params.cluster,
-                                                   service=old["serviceName"],
-                                                   desiredCount=wanted))["service"]
-            await watch_deployment(describer, ecs, log, params, scaled,
-                                   str(old.get("taskDefinition")), started=started)
-            log.info("")
-
+        await _scale_old_back(ecs, log, describer, params, data, old)
     for route in (prod, stage):
-        live = await elb.current_actions(elbv2, route)
-        if live == list(route.actions):
-            log.info(f"{route.role} Listener already forwards to Target Group "
-                     f"{route.target_group_arn}")
-            continue
-        log.info(f"Restoring ELB {route.role} Listener to forward requests to TargetGroup: "
-                 f"{route.target_group_arn}")
-        log.info(elb.describe_change(route, route.target_group_arn))
-        await elb.set_actions(elbv2, route, list(route.actions))
-        log.info(f"Successfully restored {route.role} Listener")
+        await _restore_route(elbv2, log, route)
     log.info("")
-
     if old is not None:
         await set_version_tag(ecs, log, old, BLUE)
-    if new is not None and status_of(new) == "ACTIVE":
-        await set_version_tag(ecs, log, new, GREEN)
-        log.info("")
-        with aws_errors(f"Removing the autoscaling of service {data.new_service_name}"):
-            await autoscaling.remove(aas, log, params.cluster, data.new_service_name)
-        log.info("")
-        if swapped and old is not None:
-            log.info(f"Downsizing new service {data.new_service_name} to 0")
-            with aws_errors(f"UpdateService {data.new_service_name}"):
-                await ecs.update_service(cluster=params.cluster,
-                                         service=data.new_service_name, desiredCount=0)
-        else:
-            await delete_service(ecs, describer, log, cluster=params.cluster,
-                                 name=data.new_service_name,
-                                 poll_interval=params.poll_interval,
-                                 give_up_after=params.steady_state_timeout)
-            log.info(f"Deleted new service {data.new_service_name}")
-        log.info("")
+    if data.task_definition_arn is None:
+        log.info(f"This deployment did not get as far as deploying service "
+                 f"{data.new_service_name}, so it is left as it is")
+    elif new is not None and status_of(new) == "ACTIVE":
+        await _retire_new(ecs, aas, log, describer, params, data, new,
+                          downsize=swapped and old is not None)
     if old is not None:
         with aws_errors(f"Restoring the autoscaling of service {old['serviceName']}"):
             await autoscaling.remove(aas, log, params.cluster, old["serviceName"])
@@ -497,6 +461,89 @@ async def _rollback(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitL
         log.info("")
     ctx.output["rolledBack"] = True
     log.info("Rollback Successful.")
+
+
+def _guard_rollback(log: UnitLog, data: BlueGreenData, new: dict[str, Any] | None,
+                    old: dict[str, Any] | None, *, swapped: bool) -> None:
+    """Refuse (nothing written) when someone deployed since: the new service runs another
+    task definition than this deployment's, the old one another than it ran (a later
+    deployment replaced it in its slot), or production moved without this deployment."""
+    if data.task_definition_arn is None:
+        if swapped:
+            raise TaskFailed(
+                f"The prod listener forwards to {data.stage_target_group_arn}, but this "
+                f"deployment never deployed service {data.new_service_name}: someone "
+                "deployed since; refusing to roll back over it. Deploy the version you "
+                "want instead.")
+    else:
+        check_untouched(new, LeftBehind(data.new_service_name, (data.task_definition_arn,)))
+    if data.old_service_name and data.old_task_definition_arn:
+        counts = tuple(dict.fromkeys((data.old_desired_count or 0, 0)))
+        check_untouched(old, LeftBehind(data.old_service_name,
+                                        (data.old_task_definition_arn,),
+                                        desired_counts=counts,
+                                        scaling=scaling_bounds(data.old_scalable_targets)))
+    log.info("The services are as this deployment left them")
+
+
+async def _scale_old_back(ecs: Any, log: UnitLog, describer: ServiceDescriber,
+                          params: BlueGreenRollbackParams, data: BlueGreenData,
+                          old: dict[str, Any] | None) -> None:
+    if old is None or status_of(old) != "ACTIVE":
+        raise TaskFailed(f"The old service {data.old_service_name} is {status_of(old)}, "
+                         "so production cannot be given back to it. Deploy the previous "
+                         "version again.")
+    wanted = data.old_desired_count or 0
+    if int(old.get("desiredCount") or 0) >= wanted:
+        return
+    log.info(f"Updating Old Service {old['serviceName']} with task definition "
+             f"{old.get('taskDefinition')} and desired count {wanted}")
+    started = datetime.now(UTC)
+    with aws_errors(f"UpdateService {old['serviceName']}"):
+        scaled = (await ecs.update_service(cluster=params.cluster, service=old["serviceName"],
+                                           desiredCount=wanted))["service"]
+    await watch_deployment(describer, ecs, log, params, scaled,
+                           str(old.get("taskDefinition")), started=started)
+    log.info("")
+
+
+async def _restore_route(elbv2: Any, log: UnitLog, route: elb.Route) -> None:
+    live = await elb.current_actions(elbv2, route)
+    if live == list(route.actions):
+        log.info(f"{route.role} Listener already forwards to Target Group "
+                 f"{route.target_group_arn}")
+        return
+    log.info(f"Restoring ELB {route.role} Listener to forward requests to TargetGroup: "
+             f"{route.target_group_arn}")
+    log.info(elb.describe_change(route, route.target_group_arn))
+    await elb.set_actions(elbv2, route, list(route.actions))
+    log.info(f"Successfully restored {route.role} Listener")
+
+
+async def _retire_new(ecs: Any, aas: Any, log: UnitLog, describer: ServiceDescriber,
+                      params: BlueGreenRollbackParams, data: BlueGreenData,
+                      new: dict[str, Any], *, downsize: bool) -> None:
+    """Take the new service out: downsized when it had taken production (the old one is
+    scaled back up first), else deleted."""
+    name = data.new_service_name
+    await set_version_tag(ecs, log, new, GREEN)
+    log.info("")
+    with aws_errors(f"Removing the autoscaling of service {name}"):
+        await autoscaling.remove(aas, log, params.cluster, name)
+    log.info("")
+    if downsize:
+        log.info(f"Downsizing new service {name} to 0")
+        with aws_errors(f"UpdateService {name}"):
+            await ecs.update_service(cluster=params.cluster, service=name, desiredCount=0)
+    else:
+        log.info(f"Deleting service {name}: "
+                 + ("this deployment replaced it" if data.new_service_existed
+                    else "it did not exist before this deployment"))
+        await delete_service(ecs, describer, log, cluster=params.cluster, name=name,
+                             poll_interval=params.poll_interval,
+                             give_up_after=params.steady_state_timeout)
+        log.info(f"Deleted new service {name}")
+    log.info("")
 
 
 # --------------------------------------------------------------------------- registry

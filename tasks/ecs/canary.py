@@ -6,7 +6,9 @@ registries); an existing canary service is deleted first. It is watched like a r
 deployment. Autoscaling is not attached: a canary is one task by design.
 
 Delete: force-delete the canary service, wait until it is INACTIVE, and say whether
-anything was deleted (the canary step may have failed before creating it).
+anything was deleted (the canary step may have failed before creating it); but first
+check that the canary is still the one its step made (its task definition, one task),
+so a later deployment's canary is never deleted.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
 from tasks.ecs.fetch import fetch_step_manifests
 from tasks.ecs.params import EcsTarget
-from tasks.ecs.service import deployment_id, describe_one, status_of, watch_deployment
+from tasks.ecs.rollback_guard import LeftBehind
+from tasks.ecs.rollback_guard import check as check_untouched
+from tasks.ecs.service import (
+    deployment_id,
+    describe_one,
+    primary_deployment,
+    status_of,
+    watch_deployment,
+)
 from tasks.ecs.taskdef import register_task_definition
 from tasks.ecs.teardown import delete_service, wait_inactive
 from tasks.manifests import Manifests, ManifestSpecs
@@ -39,6 +49,11 @@ class CanaryDeleteParams(EcsTarget):
         default=None, alias="canaryServiceName",
         description="the canary service, usually "
                     "<+execution.steps.canary.output.canaryServiceName>")
+    task_definition_arn: str | None = Field(
+        default=None, alias="taskDefinitionArn",
+        description="the task definition the canary step deployed, usually "
+                    "<+execution.steps.canary.output.taskDefinitionArn>: the delete is "
+                    "refused when the canary service runs another (someone deployed since)")
 
 
 def canary_name(service_name: str) -> str:
@@ -110,22 +125,46 @@ async def canary_delete(ctx: TaskContext) -> dict[str, Any]:
             async with shared_describer(ecs, credentials=params.credentials,
                                         region=params.region,
                                         cluster=params.cluster) as describer:
-                current = await describe_one(ecs, params.cluster, name)
-                status = status_of(current)
-                if status in {"MISSING", "INACTIVE"}:
-                    log.info(f"Canary service {name} is {status}: nothing to delete")
-                    return dict(out)
-                if status == "ACTIVE":
-                    await delete_service(ecs, describer, log, cluster=params.cluster,
-                                         name=name, poll_interval=params.poll_interval,
-                                         give_up_after=params.steady_state_timeout)
-                else:
-                    await wait_inactive(describer, log, name,
-                                        poll_interval=params.poll_interval,
-                                        give_up_after=params.steady_state_timeout)
-                out["deleted"] = status == "ACTIVE"
-                log.info(f"Canary service {name} deleted")
+                await _delete(ctx, ecs, log, describer, params, name)
     return dict(out)
+
+
+async def _delete(ctx: TaskContext, ecs: Any, log: UnitLog, describer: Any,
+                  params: CanaryDeleteParams, name: str) -> None:
+    current = await describe_one(ecs, params.cluster, name)
+    status = status_of(current)
+    if status in {"MISSING", "INACTIVE"}:
+        log.info(f"Canary service {name} is {status}: nothing to delete")
+        return
+    if status == "ACTIVE":
+        _guard(log, current, params, name)
+        await delete_service(ecs, describer, log, cluster=params.cluster, name=name,
+                             poll_interval=params.poll_interval,
+                             give_up_after=params.steady_state_timeout)
+    else:
+        await wait_inactive(describer, log, name, poll_interval=params.poll_interval,
+                            give_up_after=params.steady_state_timeout)
+    ctx.output["deleted"] = status == "ACTIVE"
+    log.info(f"Canary service {name} deleted")
+
+
+def _guard(log: UnitLog, current: dict[str, Any] | None, params: CanaryDeleteParams,
+           name: str) -> None:
+    """Refuse to delete a canary service that another deployment has put up since."""
+    td = params.task_definition_arn
+    if not td:
+        log.info("taskDefinitionArn is not given, so only the canary's count is checked "
+                 "before deleting it; pass <+execution.steps.canary.output."
+                 "taskDefinitionArn> to check its task definition too")
+        tds = (str(_primary_td(current)),)
+    else:
+        tds = (td,)
+    check_untouched(current, LeftBehind(name, tds, desired_counts=(CANARY_COUNT,)))
+
+
+def _primary_td(service: dict[str, Any] | None) -> str | None:
+    return (primary_deployment(service or {}) or {}).get("taskDefinition") or \
+        (service or {}).get("taskDefinition")
 
 
 _DEPLOY_OUTPUTS = {

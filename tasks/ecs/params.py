@@ -1,4 +1,6 @@
-"""Params of the ECS rolling task types, in the documents' lowerCamel style."""
+"""Params of the ECS rolling task types, in the documents' lowerCamel style.
+
+The rolling deploy's rollback data has its own module, tasks/ecs/rollback_data."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from tasks.aws.credentials import Credentials, InheritCredentials
+from tasks.ecs.rollback_data import RollbackData
 from tasks.manifests import ManifestSpecs
 from wire.durations import Duration
 
@@ -44,22 +47,6 @@ class RollingDeployParams(EcsTarget):
                     "(always on when the task definition is given as an ARN)")
 
 
-class RollbackData(_Params):
-    """What ``ecs.rolling_deploy`` captured before it changed anything."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    existed: bool
-    service_name: str = Field(alias="serviceName")
-    task_definition_arn: str | None = Field(default=None, alias="taskDefinitionArn")
-    desired_count: int | None = Field(default=None, alias="desiredCount")
-    scalable_targets: list[dict[str, Any]] = Field(default_factory=list,
-                                                   alias="scalableTargets")
-    scaling_policies: list[dict[str, Any]] = Field(default_factory=list,
-                                                   alias="scalingPolicies")
-    service_arn: str | None = Field(default=None, alias="serviceArn")
-
-
 def json_or_empty(value: Any) -> Any:
     """An earlier step's output, as the manager hands the expression's value over: an
     object, JSON text, or nothing (None) when that step failed before recording it."""
@@ -67,7 +54,12 @@ def json_or_empty(value: Any) -> Any:
         value = value.strip()
         if not value or value in {"null", "None"}:
             return None
-        return json.loads(value)
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"is not JSON ({exc.msg} at line {exc.lineno} column "
+                             f"{exc.colno}); pass the earlier step's output as "
+                             "<+execution.steps.ID.output.NAME>") from None
     if value == {}:
         return None
     return value

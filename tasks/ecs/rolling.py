@@ -7,7 +7,9 @@ until it completes, and attach the manifests' scalable targets and scaling polic
 Everything needed to undo it is in ``output.rollbackData`` before the first change.
 
 Rollback: put the captured task definition, desired count (the larger of the saved and
-live counts) and autoscaling back, or delete the service when the deploy created it.
+live counts) and autoscaling back, or delete the service when the deploy created it;
+but first check that the service is still as the deploy left it (rollback_guard), so a
+rollback never writes over someone's newer deployment.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from tasks.ecs import autoscaling
 from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
 from tasks.ecs.fetch import fetch_step_manifests
-from tasks.ecs.params import RollbackData, RollingDeployParams, RollingRollbackParams
+from tasks.ecs.params import RollingDeployParams, RollingRollbackParams
+from tasks.ecs.rollback_data import CURRENT_VERSION, RollbackData
+from tasks.ecs.rollback_guard import check as check_untouched
 from tasks.ecs.service import deployment_id, describe_one, status_of, watch_deployment
 from tasks.ecs.taskdef import register_task_definition
 from tasks.ecs.teardown import wait_inactive
@@ -43,43 +47,52 @@ async def rolling_deploy(ctx: TaskContext) -> dict[str, Any]:
             with aws_errors("Connecting to AWS"):  # assuming a role can fail here
                 ecs = await aws.client("ecs")
                 aas = await aws.client("application-autoscaling")
-            current = await _prepare_rollback(ctx, ecs, aas, log, params, name)
+            current, data = await _prepare_rollback(ctx, ecs, aas, log, params, name)
         async with ctx.log.unit("Deploy") as log, shared_describer(
                 ecs, credentials=params.credentials, region=params.region,
                 cluster=params.cluster) as describer:
-            await _deploy(ctx, ecs, aas, log, describer, params, requests, current)
+            await _deploy(ctx, ecs, aas, log, describer, params, requests, current, data)
     return dict(out)
 
 
 async def _prepare_rollback(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
-                            params: RollingDeployParams, name: str) -> dict[str, Any] | None:
+                            params: RollingDeployParams,
+                            name: str) -> tuple[dict[str, Any] | None, RollbackData]:
     current = await describe_one(ecs, params.cluster, name)
     status = status_of(current)
-    data: dict[str, Any] = {"existed": status == "ACTIVE", "serviceName": name,
-                            "taskDefinitionArn": None, "desiredCount": None,
-                            "scalableTargets": [], "scalingPolicies": [], "serviceArn": None}
+    data = RollbackData.model_validate({"version": CURRENT_VERSION,
+                                        "existed": status == "ACTIVE", "serviceName": name})
     if current is not None and status == "ACTIVE":
         with aws_errors(f"Reading the autoscaling of service {name}"):
             targets, policies = await autoscaling.capture(aas, params.cluster, name)
-        data.update(taskDefinitionArn=current.get("taskDefinition"),
-                    desiredCount=current.get("desiredCount"), scalableTargets=targets,
-                    scalingPolicies=policies, serviceArn=current.get("serviceArn"))
-        log.info(f"Service {name} exists: task definition {data['taskDefinitionArn']}, "
-                 f"desired count {data['desiredCount']}, {len(targets)} scalable target(s), "
+        data = data.model_copy(update={
+            "task_definition_arn": current.get("taskDefinition"),
+            "desired_count": current.get("desiredCount"), "scalable_targets": targets,
+            "scaling_policies": policies, "service_arn": current.get("serviceArn")})
+        log.info(f"Service {name} exists: task definition {data.task_definition_arn}, "
+                 f"desired count {data.desired_count}, {len(targets)} scalable target(s), "
                  f"{len(policies)} scaling policy(ies) captured for rollback")
     else:
         log.info(f"Service {name} is {status} in cluster {params.cluster}: a rollback "
                  "will delete the service this deployment creates")
-    ctx.output["rollbackData"] = data
-    return current
+    ctx.output["rollbackData"] = data.dump()
+    return current, data
+
+
+def _record_left(ctx: TaskContext, data: RollbackData, **left: Any) -> RollbackData:
+    """Add what this deployment leaves to its rollback data, for the rollback's guard;
+    recorded before the change too, since the step can fail right after it."""
+    data = data.model_copy(update=left)
+    ctx.output["rollbackData"] = data.dump()
+    return data
 
 
 async def _deploy(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
                   describer: ServiceDescriber, params: RollingDeployParams,
-                  requests: Manifests, current: dict[str, Any] | None) -> None:
+                  requests: Manifests, current: dict[str, Any] | None,
+                  data: RollbackData) -> None:
     out = ctx.output
     name = str(requests.service_name)
-    service_request = dict(requests.service_definition or {})
     # A given ARN changes nothing ECS can see, so only a forced deployment replaces tasks.
     arn = await register_task_definition(ecs, log, requests,
                                          given_arn_note="; forcing a new deployment")
@@ -94,23 +107,19 @@ async def _deploy(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
                             give_up_after=params.steady_state_timeout)
     if current is not None and status_of(current) == "ACTIVE":
         await autoscaling.remove(aas, log, params.cluster, name)
-        desired = (current.get("desiredCount") if params.same_as_already_running_instances
-                   else service_request.get("desiredCount", current.get("desiredCount")))
-        force = params.force_new_deployment or requests.task_definition_arn is not None
-        request, dropped = update_service_request(service_request)
-        if dropped:
-            log.info(f"UpdateService cannot change {', '.join(dropped)}; the service keeps "
-                     "what it was created with")
-        request.update(cluster=params.cluster, service=name, taskDefinition=arn,
-                       desiredCount=desired, forceNewDeployment=force)
+        request = _update_request(log, params, requests, current, arn)
+        data = _record_left(ctx, data, deployed_task_definition_arn=arn,
+                            deployed_desired_count=request["desiredCount"])
         log.info(f"Updating Service {name} with task definition {arn} and desired count "
-                 f"{desired}")
+                 f"{request['desiredCount']}")
         with aws_errors(f"UpdateService {name}"):
             service = (await ecs.update_service(**request))["service"]
         verb = "Updated"
     else:
-        request = service_request
+        request = dict(requests.service_definition or {})
         request.update(cluster=params.cluster, taskDefinition=arn)
+        data = _record_left(ctx, data, deployed_task_definition_arn=arn,
+                            deployed_desired_count=request.get("desiredCount", 1))
         log.info(f"Creating Service {name} with task definition {arn} and desired count "
                  f"{request.get('desiredCount', 1)}")
         with aws_errors(f"CreateService {name}"):
@@ -118,14 +127,32 @@ async def _deploy(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
         verb = "Created"
 
     out.update(serviceArn=service.get("serviceArn"), deploymentId=deployment_id(service))
+    data = _record_left(ctx, data, deployment_id=deployment_id(service))
     await watch_deployment(describer, ecs, log, params, service, arn, started=started)
     log.info(f"{verb} Service {name} with Arn {service.get('serviceArn')}")
     log.info("")
     with aws_errors(f"Attaching autoscaling to service {name}"):
         await autoscaling.attach(aas, log, name, requests.scalable_targets,
                                  requests.scaling_policies)
+    _record_left(ctx, data, deployed_scalable_targets=requests.scalable_targets)
     log.info("")
     log.info(" Deployment Successful.")
+
+
+def _update_request(log: UnitLog, params: RollingDeployParams, requests: Manifests,
+                    current: dict[str, Any], arn: str) -> dict[str, Any]:
+    """The UpdateService request for an ACTIVE service."""
+    service_request = dict(requests.service_definition or {})
+    desired = (current.get("desiredCount") if params.same_as_already_running_instances
+               else service_request.get("desiredCount", current.get("desiredCount")))
+    force = params.force_new_deployment or requests.task_definition_arn is not None
+    request, dropped = update_service_request(service_request)
+    if dropped:
+        log.info(f"UpdateService cannot change {', '.join(dropped)}; the service keeps "
+                 "what it was created with")
+    request.update(cluster=params.cluster, service=str(requests.service_name),
+                   taskDefinition=arn, desiredCount=desired, forceNewDeployment=force)
+    return request
 
 
 # --------------------------------------------------------------------------- rollback
@@ -156,6 +183,27 @@ async def rolling_rollback(ctx: TaskContext) -> dict[str, Any]:
     return dict(out)
 
 
+async def _guard(aas: Any, log: UnitLog, cluster: str, current: dict[str, Any] | None,
+                 data: RollbackData) -> None:
+    """Refuse (TaskFailed, nothing written) unless the service is as the deploy left it:
+    its PRIMARY deployment, desired count and autoscaling."""
+    name = data.service_name
+    if not data.knows_what_it_left:
+        if data.existed:
+            log.info(f"The rollback data (version {data.version}) does not say what the "
+                     f"deployment left, so whether someone deployed service {name} since "
+                     "cannot be checked")
+            return
+        raise TaskFailed(f"The rollback data of service {name} is version {data.version}, "
+                         "which does not say what the deployment left, so deleting the "
+                         "service could destroy a newer deployment; refusing. Delete it "
+                         "by hand if it is this deployment's.")
+    with aws_errors(f"Reading the autoscaling of service {name}"):
+        live_targets = await autoscaling.scalable_targets(aas, cluster, name)
+    check_untouched(current, data.left_behind(), live_targets)
+    log.info(f"Service {name} is as this deployment left it")
+
+
 async def _restore(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
                    describer: ServiceDescriber, params: RollingRollbackParams,
                    data: RollbackData) -> None:
@@ -168,6 +216,7 @@ async def _restore(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
     if data.task_definition_arn is None:
         raise TaskFailed(f"The rollback data of service {name} names no task definition; "
                          "it cannot be restored")
+    await _guard(aas, log, params.cluster, current, data)
     started = datetime.now(UTC)
     await autoscaling.remove(aas, log, params.cluster, name)
     live = int(current.get("desiredCount") or 0)
@@ -201,8 +250,9 @@ async def _delete_created(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
                  "now: nothing to roll back.")
         return
     if status == "ACTIVE":
+        await _guard(aas, log, params.cluster, current, data)
         await autoscaling.remove(aas, log, params.cluster, name)
-        log.info(f"Deleting Service {name}, which the failed deployment created..")
+        log.info(f"Deleting service {name}: it did not exist before this deployment")
         with aws_errors(f"DeleteService {name}"):
             await ecs.delete_service(cluster=params.cluster, service=name, force=True)
     await wait_inactive(describer, log, name, poll_interval=params.poll_interval,

@@ -161,46 +161,61 @@ def assess(service: dict[str, Any] | None, target: Target, seen: Iterable[str] =
                  and d.get("id") == target.deployment_id), None)
     if ours is None and target.deployment_id is None:
         ours = primary
-    mine = ours or {}
     counts = _counts(ours) if ours is not None else None
     summary = _describe(ours) if ours is not None else (
         f"deployment {target.deployment_id} is gone; "
         + (_describe(primary) if primary else "no deployments"))
-
-    def failed(reason: str) -> Verdict:
+    reason = _failure(target, ours, primary, events)
+    if reason is not None:
         return Verdict(Phase.FAILED, reason, events, counts, summary)
+    if ours is None or counts is None:
+        return _by_service_counts(service, deployments, events)
+    return _progress(service, deployments, ours, counts, summary, events)
 
+
+def _failure(target: Target, ours: dict[str, Any] | None, primary: dict[str, Any] | None,
+             events: tuple[ServiceEvent, ...]) -> str | None:
+    """Why our deployment has failed (or was rolled back or superseded), or None."""
+    name = target.service_name
+    mine = ours or {}
     our_id = target.deployment_id or mine.get("id", "?")
     if mine.get("rolloutState") == "FAILED":
         why = mine.get("rolloutStateReason") or "rolloutState FAILED"
-        return failed(f"Deployment {our_id} of service {name} failed: {why}")
+        return f"Deployment {our_id} of service {name} failed: {why}"
     # ECS's own words first: a failure event names the cause better than "superseded"
     # when the failed deployment has already drained away by the time we look.
     bad_event = _event_failure(events, target.deployment_id)
     if bad_event is not None:
-        return failed(f"Deployment {our_id} of service {name} failed: {bad_event}")
+        return f"Deployment {our_id} of service {name} failed: {bad_event}"
     if primary is not None and primary is not ours and str(
             primary.get("rolloutStateReason", "")).startswith(CIRCUIT_BREAKER_ROLLBACK):
-        return failed(f"Deployment {our_id} of service {name} failed and ECS is rolling "
-                      f"back: {primary['rolloutStateReason']}")
+        return (f"Deployment {our_id} of service {name} failed and ECS is rolling "
+                f"back: {primary['rolloutStateReason']}")
     if target.deployment_id is not None and (primary is None or ours is not primary):
         other = primary.get("id", "?") if primary else "none"
-        return failed(f"Deployment {our_id} of service {name} is no longer PRIMARY "
-                      f"(PRIMARY is {other}): it was rolled back or superseded")
+        return (f"Deployment {our_id} of service {name} is no longer PRIMARY "
+                f"(PRIMARY is {other}): it was rolled back or superseded")
     if primary is not None and primary.get("taskDefinition") and not same_task_definition(
             primary.get("taskDefinition"), target.task_definition):
-        return failed(f"Service {name} runs task definition {primary['taskDefinition']}, "
-                      f"not {target.task_definition}: it was rolled back or superseded")
+        return (f"Service {name} runs task definition {primary['taskDefinition']}, "
+                f"not {target.task_definition}: it was rolled back or superseded")
+    return None
 
-    if ours is None or counts is None:
-        # No deployments at all (an external controller): only the service counts remain.
-        running = int(service.get("runningCount") or 0)
-        desired = int(service.get("desiredCount") or 0)
-        counts = Counts(running, desired, int(service.get("pendingCount") or 0))
-        done = running == desired and not deployments
-        return Verdict(Phase.SUCCEEDED if done else Phase.IN_PROGRESS, "", events, counts,
-                       f"service has {running}/{desired} running")
 
+def _by_service_counts(service: dict[str, Any], deployments: list[dict[str, Any]],
+                       events: tuple[ServiceEvent, ...]) -> Verdict:
+    """No deployments at all (an external controller): only the service counts remain."""
+    running = int(service.get("runningCount") or 0)
+    desired = int(service.get("desiredCount") or 0)
+    counts = Counts(running, desired, int(service.get("pendingCount") or 0))
+    done = running == desired and not deployments
+    return Verdict(Phase.SUCCEEDED if done else Phase.IN_PROGRESS, "", events, counts,
+                   f"service has {running}/{desired} running")
+
+
+def _progress(service: dict[str, Any], deployments: list[dict[str, Any]],
+              ours: dict[str, Any], counts: Counts, summary: str,
+              events: tuple[ServiceEvent, ...]) -> Verdict:
     only = len(deployments) == 1
     rollout = ours.get("rolloutState")
     # Without rolloutState (behind a Classic Load Balancer) a deployment at 0/0 is not

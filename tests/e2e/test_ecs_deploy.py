@@ -392,3 +392,49 @@ async def test_a_steady_state_timeout_is_timed_out_and_submit_exits_4(
     deploy = next(run for run in view["runs"] if run["step_id"] == "deploy")
     assert deploy["status"] == "TIMED_OUT", deploy
     assert "did not reach steady state within 0.3s" in deploy["error"]
+
+
+async def test_a_forced_rollback_over_a_newer_deployment_is_refused_at_the_step(
+        aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
+    """Issue 17: forcing the rollback of a superseded execution past the manager's 409
+    must still not delete (or restore over) the service the newer execution runs: the
+    rollback step refuses, saying what changed, and writes nothing."""
+    ecs = aws.client("ecs")
+
+    def live() -> dict[str, Any]:
+        svc: dict[str, Any] = ecs.describe_services(cluster=aws.cluster,
+                                                    services=["myapp-rb"])["services"][0]
+        return svc
+
+    first_spec = _rolling_execution(aws, "nginx:1.27")
+    second_spec = _rolling_execution(aws, "nginx:1.28")
+    manifests = second_spec["steps"][0]["params"]["manifests"]["serviceDefinition"]
+    manifests["content"] = manifests["content"].replace("desiredCount: 1", "desiredCount: 2")
+    eids = []
+    for spec in (first_spec, second_spec):
+        r = await api.client.post("/api/executions", json=spec)
+        assert r.status_code == 201, r.text
+        eids.append(r.json()["execution_id"])
+        done = await _finished(api, eids[-1])
+        assert done["status"] == "SUCCESS", json.dumps(done)[:2000]
+    first, second = eids
+    first_td = (await _finished(api, first))["runs"][0]["output"]["taskDefinitionArn"]
+    second_td = (await _finished(api, second))["runs"][0]["output"]["taskDefinitionArn"]
+    assert (live()["taskDefinition"], live()["desiredCount"]) == (second_td, 2)
+
+    r = await api.client.post(f"/api/executions/{first}/rollback", json={"force": True})
+    assert r.status_code == 200, r.text
+    view = await _finished(api, first)
+    assert view["status"] == "FAILED", json.dumps(view)[:2000]
+    undo = next(run for run in view["runs"] if run["phase"] == "rollback")
+    assert undo["status"] == "FAILED", json.dumps(undo)
+    short = lambda arn: arn.rsplit("/", 1)[-1]  # noqa: E731
+    assert undo["error"].startswith(
+        f"Service myapp-rb's PRIMARY deployment now runs {short(second_td)}; this deployment "
+        f"left {short(first_td)}: someone deployed since; refusing to roll back over it"), \
+        undo["error"]
+    svc = live()
+    assert (svc["status"], svc["taskDefinition"], svc["desiredCount"]) == (
+        "ACTIVE", second_td, 2)
+    texts = "\n".join(log_texts(await api.logs(undo["task_id"])))
+    assert "Deleting service" not in texts

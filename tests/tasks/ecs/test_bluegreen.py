@@ -237,6 +237,33 @@ async def test_rollback_without_swap_removes_the_green_service(aws: Aws) -> None
     assert state(aws, "myapp__1")["tag"] == "BLUE"
 
 
+async def test_rolling_back_a_superseded_blue_green_deployment_refuses_and_changes_nothing(
+        aws: Aws) -> None:
+    """Issue 17: after a newer deployment replaced the old service in its slot, rolling
+    back the earlier one would hand production to that slot and retire the live one."""
+    elb = make_elb(aws)
+    await swap(aws, (await create(aws, elb))[0])
+    second, _ = await create(aws, elb)
+    await swap(aws, second)  # myapp__2 is prod
+    third, _ = await create(aws, elb)
+    await swap(aws, third)  # myapp__1 again, with the third's task definition
+    def services() -> dict[str, Any]:  # runningCount still drains after the swap
+        return {n: {k: v for k, v in state(aws, n).items() if k != "running"}
+                for n in ("myapp__1", "myapp__2")}
+
+    before = services()
+    assert forwards_to(aws, elb.prod) == elb.tg2
+
+    with pytest.raises(TaskFailed) as failed:
+        await rollback(aws, second)
+    short = third["taskDefinitionArn"].rsplit("/", 1)[-1]
+    assert str(failed.value).startswith(
+        f"Service myapp__1's PRIMARY deployment now runs {short}; this deployment left "
+        "myapp-fargate:1: someone deployed since; refusing to roll back over it")
+    assert services() == before
+    assert (forwards_to(aws, elb.prod), forwards_to(aws, elb.stage)) == (elb.tg2, elb.tg1)
+
+
 async def test_same_prod_and_stage_listener(aws: Aws) -> None:
     elb = make_elb(aws, same_listener=True)
     first, rec = await create(aws, elb)

@@ -46,10 +46,12 @@ async def deploy(aws: Aws, **kwargs: Any) -> tuple[dict[str, Any], Recorded]:
     return await canary_deploy(ctx), rec
 
 
-async def delete(aws: Aws, name: str | None) -> tuple[dict[str, Any], Recorded]:
+async def delete(aws: Aws, name: str | None,
+                 task_definition_arn: str | None = None) -> tuple[dict[str, Any], Recorded]:
     params = CanaryDeleteParams.model_validate({
         "region": aws.region, "cluster": aws.cluster, "canaryServiceName": name,
-        "pollInterval": 0.05, "steadyStateTimeout": 30})
+        "taskDefinitionArn": task_definition_arn, "pollInterval": 0.05,
+        "steadyStateTimeout": 30})
     ctx, rec = make_ctx("ecs.canary_delete", params)
     return await canary_delete(ctx), rec
 
@@ -72,7 +74,7 @@ async def test_deploy_runs_one_task_and_delete_removes_it(aws: Aws) -> None:
     assert f"Created Service myappCanary with Arn {service['serviceArn']}" in text
     assert "Deployment Successful." in text
 
-    done, rec = await delete(aws, out["canaryServiceName"])
+    done, rec = await delete(aws, out["canaryServiceName"], out["taskDefinitionArn"])
     assert done["deleted"] is True
     assert rec.lines("Delete Canary Service") == [
         "Deleting service myappCanary..",
@@ -94,6 +96,30 @@ async def test_deploying_twice_leaves_one_canary(aws: Aws) -> None:
     assert active_services(aws) == ["myappCanary"]
     assert second["serviceArn"] == first["serviceArn"]
     assert second["taskDefinitionArn"] != first["taskDefinitionArn"]
+
+
+async def test_deleting_an_older_canary_after_a_newer_one_refuses_and_keeps_it(
+        aws: Aws) -> None:
+    """Issue 17: a rollback of an earlier canary must not delete a later deployment's."""
+    first, _ = await deploy(aws)
+    second, _ = await deploy(aws)
+    with pytest.raises(TaskFailed) as failed:
+        await delete(aws, "myappCanary", first["taskDefinitionArn"])
+    newer, older = (o["taskDefinitionArn"].rsplit("/", 1)[-1] for o in (second, first))
+    assert str(failed.value).startswith(
+        f"Service myappCanary's PRIMARY deployment now runs {newer}; this deployment left "
+        f"{older}: someone deployed since; refusing to roll back over it")
+    assert active_services(aws) == ["myappCanary"]
+
+
+async def test_without_its_task_definition_the_delete_checks_the_count(aws: Aws) -> None:
+    await deploy(aws)
+    aws.client("ecs").update_service(cluster=aws.cluster, service="myappCanary",
+                                     desiredCount=4)
+    with pytest.raises(TaskFailed) as failed:
+        await delete(aws, "myappCanary")
+    assert "desired count is now 4; this deployment left 1" in str(failed.value)
+    assert active_services(aws) == ["myappCanary"]
 
 
 async def test_circuit_breaker_fails_the_canary_with_the_reason(aws: Aws) -> None:

@@ -205,7 +205,83 @@ async def test_failed_first_deploy_then_rollback_deletes_the_service(aws: Aws) -
     done, rec = await rollback(aws, failed.output["rollbackData"])
     assert done["rolledBack"] is True
     assert live(aws)["status"] in {"INACTIVE", "MISSING"}
-    assert "Deleting Service myapp, which the failed deployment created.." in rec.lines()
+    assert "Deleting service myapp: it did not exist before this deployment" in rec.lines()
+
+
+async def refused_rollback(aws: Aws, rollback_data: Any) -> str:
+    with pytest.raises(TaskFailed) as failed:
+        await rollback(aws, rollback_data)
+    return str(failed.value)
+
+
+def short(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+async def test_rolling_back_a_creation_after_a_newer_deploy_refuses_and_deletes_nothing(
+        aws: Aws) -> None:
+    """Issue 17: the rollback of the deployment that created the service deleted the
+    live service that a newer deployment runs."""
+    first, _ = await deploy(aws)
+    second, _ = await deploy(aws, image="public.ecr.aws/nginx/nginx:1.28", desired=2)
+    message = await refused_rollback(aws, first["rollbackData"])
+    assert message.startswith(
+        f"Service myapp's PRIMARY deployment now runs {short(second['taskDefinitionArn'])}; "
+        f"this deployment left {short(first['taskDefinitionArn'])}: someone deployed since; "
+        "refusing to roll back over it")
+    svc = live(aws)
+    assert (svc["status"], svc["taskDefinition"], svc["desiredCount"]) == (
+        "ACTIVE", second["taskDefinitionArn"], 2)
+
+
+async def test_rolling_back_an_update_after_a_newer_deploy_refuses_and_restores_nothing(
+        aws: Aws) -> None:
+    await deploy(aws, scaling=True)
+    second, _ = await deploy(aws, image="public.ecr.aws/nginx/nginx:1.28")
+    third, _ = await deploy(aws, image="public.ecr.aws/nginx/nginx:1.29", scaling=True)
+    message = await refused_rollback(aws, second["rollbackData"])
+    assert f"now runs {short(third['taskDefinitionArn'])}" in message
+    assert live(aws)["taskDefinition"] == third["taskDefinitionArn"]
+    assert len(autoscaling_of(aws)[0]) == 1  # its autoscaling was not taken off
+
+
+async def test_rolling_back_after_someone_changed_the_desired_count_refuses(
+        aws: Aws) -> None:
+    first, _ = await deploy(aws)
+    aws.client("ecs").update_service(cluster=aws.cluster, service="myapp", desiredCount=3)
+    message = await refused_rollback(aws, first["rollbackData"])
+    assert "desired count is now 3; this deployment left 1: someone changed it since" \
+        in message
+    assert live(aws)["status"] == "ACTIVE"
+
+
+async def test_rolling_back_a_deploy_with_autoscaling_checks_its_bounds_and_restores(
+        aws: Aws) -> None:
+    first, _ = await deploy(aws)
+    second, _ = await deploy(aws, image="public.ecr.aws/nginx/nginx:1.28", scaling=True)
+    assert second["rollbackData"]["deployedScalableTargets"][0]["MaxCapacity"] == 3
+    done, rec = await rollback(aws, second["rollbackData"])
+    assert done["rolledBack"] is True
+    assert "Service myapp is as this deployment left it" in rec.lines()
+    assert live(aws)["taskDefinition"] == first["taskDefinitionArn"]
+
+
+async def test_rolling_back_after_someone_attached_autoscaling_refuses(aws: Aws) -> None:
+    first, _ = await deploy(aws)
+    aws.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="ecs", ResourceId=f"service/{aws.cluster}/myapp",
+        ScalableDimension="ecs:service:DesiredCount", MinCapacity=1, MaxCapacity=8)
+    message = await refused_rollback(aws, first["rollbackData"])
+    assert "Service myapp's autoscaling is now 1..8; this deployment left none: someone " \
+        "changed it since" in message
+    assert live(aws)["status"] == "ACTIVE"
+
+
+async def test_version_1_rollback_data_never_deletes_a_service(aws: Aws) -> None:
+    await deploy(aws)
+    message = await refused_rollback(aws, {"existed": False, "serviceName": "myapp"})
+    assert "version 1, which does not say what the deployment left" in message
+    assert live(aws)["status"] == "ACTIVE"
 
 
 async def test_circuit_breaker_rollback_is_a_failure_with_the_stopped_reason(aws: Aws) -> None:
