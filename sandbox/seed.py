@@ -155,3 +155,15 @@ def _all(elbv2: Any, operation: str, key: str) -> list[dict[str, Any]]:
     # By name, describe_* raises NotFound; listing everything keeps the lookup one call.
     pages = elbv2.get_paginator(operation).paginate()
     return [item for page in pages for item in page[key]]
+
+
+def table(values: dict[str, str]) -> str:
+    """Placeholder and value, one pair a line, aligned for reading in a terminal."""
+    width = max(len(k) for k in values)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in values.items())
+
+
+def exports(environment: dict[str, str], values: dict[str, str]) -> dict[str, str]:
+    """The sandbox's variables for SDKs and the CLI, plus ACCOUNT_ID as the docs use it."""
+    return {**environment, "AWS_DEFAULT_REGION": values["<Region>"],
+            "ACCOUNT_ID": values["<Account Id>"]}
