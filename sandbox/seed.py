@@ -87,7 +87,12 @@ def _vpc(ec2: Any) -> str:
     if found:
         return str(found[0]["VpcId"])
     made = ec2.create_vpc(CidrBlock=VPC_CIDR, TagSpecifications=_tags("vpc", VPC_NAME))
-    return str(made["Vpc"]["VpcId"])
+    vpc = str(made["Vpc"]["VpcId"])
+    # Fargate tasks' network interfaces get DNS names only in such a VPC (moto fails to
+    # describe the task without one, as ECS would report no private DNS name).
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    return vpc
 
 
 def _subnet(ec2: Any, vpc: str, name: str, cidr: str, zone: str) -> str:

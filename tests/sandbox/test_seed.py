@@ -120,3 +120,21 @@ def test_cli_seed_json_prints_the_placeholders_and_exports() -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_the_seeded_network_runs_a_fargate_task(sandbox: Sandbox) -> None:
+    # Tasks in the seeded VPC need DNS hostnames there, or describing them fails.
+    sandbox.reset()
+    values = seed(sandbox.endpoint_url, sandbox.region)
+    ecs = sandbox.client("ecs")
+    ecs.register_task_definition(
+        family="seeded", networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
+        cpu="256", memory="512", executionRoleArn=values["<Execution Role ARN>"],
+        containerDefinitions=[{"name": "app", "image": "nginx:1.27", "essential": True}])
+    started = ecs.run_task(cluster=CLUSTER, taskDefinition="seeded", launchType="FARGATE",
+                           networkConfiguration={"awsvpcConfiguration": {
+                               "subnets": [values["<Subnet Id>"]],
+                               "securityGroups": [values["<Security Group Id>"]]}})
+    assert started["failures"] == []
+    described = ecs.describe_tasks(cluster=CLUSTER, tasks=[started["tasks"][0]["taskArn"]])
+    assert described["tasks"][0]["taskArn"] == started["tasks"][0]["taskArn"]
