@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import secrets
+import shlex
 import signal
 import sys
 import tempfile
@@ -114,7 +115,7 @@ async def run_demo(*, tick: float = 0.1, show_logs: bool = True, keep: bool = Fa
         await _start_delegate(stack, url, token)
         _say(f"sandbox AWS at {env['AWS_ENDPOINT_URL']}; manager at {url}; "
              f"delegate 'demo-delegate' registered with tags [ecs, demo]")
-        network = await asyncio.to_thread(_seed, env["AWS_ENDPOINT_URL"])
+        network, values = await asyncio.to_thread(_seed, env["AWS_ENDPOINT_URL"])
         await asyncio.to_thread(_upload_manifests, client, network)
 
         steps: list[tuple[str, Callable[..., Any]]] = [
@@ -134,7 +135,7 @@ async def run_demo(*, tick: float = 0.1, show_logs: bool = True, keep: bool = Fa
             await _run_step(title, step, client, outcome, show_logs)
         code = _summary(outcome, time.monotonic() - started)
         if keep:
-            _keep_running_notice(env)
+            _keep_running_notice(env, values)
             await asyncio.Event().wait()  # until Ctrl-C
     return code
 
@@ -165,12 +166,16 @@ async def _run_step(title: str, step: Callable[..., Any], client: Any, outcome: 
     await work
 
 
-def _keep_running_notice(env: dict[str, str]) -> None:
+def _keep_running_notice(env: dict[str, str], values: dict[str, str]) -> None:
+    from sandbox.seed import exports, table
+
+    _say()
+    _say("The examples' placeholders, in this sandbox:", bold=True)
+    _say(table(values))
     _say()
     _say("Still running (Ctrl-C stops everything). In another shell:", bold=True)
-    for name in ("MANAGER_HOST_AND_PORT", "MANAGER_ADMIN_TOKEN", "AWS_ENDPOINT_URL",
-                 "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        _say(f"  export {name}={env[name]}")
+    for name, value in exports(env, values).items():
+        _say(f"  export {name}={shlex.quote(value)}")
     _say("  delegate delegates")
     _say("  delegate submit docs/examples/validate-connector.yaml --follow")
     _say("  delegate submit docs/examples/rolling-execution.yaml --follow")
@@ -253,31 +258,20 @@ class Network:
     stage_listener: str
 
 
-def _seed(endpoint: str) -> Network:
-    """A cluster, a subnet and security group, and an ALB with a prod listener (:80 ->
-    target1) and a stage listener (:8080 -> target2), as the document sets them up."""
-    from sandbox import client, seed_network
+def _seed(endpoint: str) -> tuple[Network, dict[str, str]]:
+    """A cluster, a VPC with two subnets and a security group, and an ALB with a prod
+    listener (:80 -> target1) and a stage listener (:8080 -> target2), as the document
+    sets them up; the same resources ``delegate sandbox --seed`` makes."""
+    from sandbox.seed import seed
 
-    region = os.environ.get("AWS_REGION", "us-east-1")
-    net = seed_network(endpoint, region, CLUSTER)
-    elbv2 = client("elbv2", endpoint, region)
-    vpc = client("ec2", endpoint, region).describe_subnets(
-        SubnetIds=net.subnets[:1])["Subnets"][0]["VpcId"]
-    lb = elbv2.create_load_balancer(Name="myapp-alb", Subnets=net.subnets[:2],
-                                    SecurityGroups=[net.security_group])
-    lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
-    groups = [elbv2.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc,
-                                        TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
-              for name in ("target1", "target2")]
-    listeners = [elbv2.create_listener(
-        LoadBalancerArn=lb_arn, Protocol="HTTP", Port=port,
-        DefaultActions=[{"Type": "forward", "TargetGroupArn": group}],
-    )["Listeners"][0]["ListenerArn"] for port, group in ((80, groups[0]), (8080, groups[1]))]
-    _say(f"seeded cluster {CLUSTER}, subnet {net.subnets[0]}, security group "
-         f"{net.security_group}, load balancer myapp-alb with listeners :80 -> target1 "
-         f"(prod) and :8080 -> target2 (stage)")
-    return Network(net.subnets[0], net.security_group, "myapp-alb", listeners[0],
-                   listeners[1])
+    values = seed(endpoint, os.environ.get("AWS_REGION", "us-east-1"))
+    _say(f"seeded cluster {CLUSTER}, subnet {values['<Subnet Id>']}, security group "
+         f"{values['<Security Group Id>']}, load balancer {values['<Load Balancer>']} with "
+         f"listeners :80 -> target1 (prod) and :8080 -> target2 (stage)")
+    network = Network(values["<Subnet Id>"], values["<Security Group Id>"],
+                      values["<Load Balancer>"], values["<Prod Listener ARN>"],
+                      values["<Stage Listener ARN>"])
+    return network, values
 
 
 def _upload_manifests(client: Any, network: Network) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import signal
 import threading
 from types import FrameType
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError
 
+from sandbox.seed import exports, table
+from sandbox.seed import seed as seed_resources
 from sandbox.server import DEFAULT_REGION, Sandbox
 
 
@@ -23,7 +27,14 @@ from sandbox.server import DEFAULT_REGION, Sandbox
               help="The Region printed in the exports.")
 @click.option("--throttle/--no-throttle", default=False, show_default=True,
               help="Answer ThrottlingException past ECS's published request rates.")
-def sandbox(host: str, port: int, tick: float, region: str, throttle: bool) -> None:
+@click.option("--seed", is_flag=True,
+              help="Create the docs' tutorial resources (cluster ecs-tutorial, a VPC, an ALB "
+                   "with prod and stage listeners) and print the values for the examples' "
+                   "placeholders.")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one object with the exports (and placeholders).")
+def sandbox(host: str, port: int, tick: float, region: str, throttle: bool, seed: bool,
+            output: str) -> None:
     """Run the embedded AWS sandbox: a moto server with an ECS simulator.
 
     Services deploy, roll, fail and roll back as on ECS. Images containing
@@ -45,10 +56,7 @@ def sandbox(host: str, port: int, tick: float, region: str, throttle: bool) -> N
             "Pick another --port, or 0 for a free one."
         ) from exc
     try:
-        click.echo(f"Sandbox AWS listening on {box.endpoint_url} (tick {tick}s). "
-                   "Paste these lines into another shell:")
-        for name, value in box.environment().items():
-            click.echo(f"export {name}={shlex.quote(value)}")
+        _announce(box, tick, seed, output)
         click.echo("Press Ctrl-C to stop.", err=True)
         try:
             while not stop.wait(0.5):
@@ -59,3 +67,34 @@ def sandbox(host: str, port: int, tick: float, region: str, throttle: bool) -> N
         box.stop()
         signal.signal(signal.SIGTERM, previous)
         click.echo("Sandbox stopped.", err=True)
+
+
+def _announce(box: Sandbox, tick: float, seed: bool, output: str) -> None:
+    """Print the exports (and with ``seed``, the placeholder values) on stdout."""
+    environment = box.environment()
+    values: dict[str, str] = {}
+    if seed:
+        values = _seed(box)
+        environment = exports(environment, values)
+    if output == "json":
+        answer: dict[str, object] = {"exports": environment}
+        if seed:
+            answer["placeholders"] = values
+        click.echo(json.dumps(answer))
+        return
+    click.echo(f"Sandbox AWS listening on {box.endpoint_url} (tick {tick}s).")
+    if seed:
+        click.echo("Put these values in the examples' placeholders:")
+        click.echo(table(values))
+    click.echo("Paste these lines into another shell:")
+    for name, value in environment.items():
+        click.echo(f"export {name}={shlex.quote(value)}")
+
+
+def _seed(box: Sandbox) -> dict[str, str]:
+    try:
+        return seed_resources(box.endpoint_url, box.region)
+    except (BotoCoreError, ClientError) as exc:
+        raise click.ClickException(
+            f"seeding the sandbox at {box.endpoint_url} failed: {exc}. "
+            "Run again without --seed to get a bare sandbox.") from None

@@ -9,6 +9,10 @@ import sys
 
 import pytest
 
+from cli.demo import _keep_running_notice
+from sandbox import Sandbox
+from sandbox.seed import seed
+
 
 @pytest.mark.timeout(180)
 def test_demo_runs_end_to_end_and_exits_0() -> None:
@@ -37,3 +41,22 @@ def test_without_the_sandbox_extra_the_fix_is_named(command: str) -> None:
     assert proc.returncode == 2  # an install (input) error, cli/exitcodes.py
     assert "pip install 'ecs-delegate[sandbox]'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_keep_prints_the_placeholder_values_and_region_and_account_exports(
+        sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    # What `delegate demo --keep` prints once the steps are done, on a real seeded sandbox
+    # (the whole demo run is covered above; running it twice would double the cost).
+    sandbox.reset()
+    values = seed(sandbox.endpoint_url, sandbox.region)
+    env = {**sandbox.environment(), "MANAGER_HOST_AND_PORT": "http://127.0.0.1:1",
+           "MANAGER_ADMIN_TOKEN": "admin"}
+    _keep_running_notice(env, values)
+    out = capsys.readouterr().out
+    for placeholder in ("<Prod Listener ARN>", "<Stage Listener ARN>",
+                        "<Blue Target Group ARN>", "<Green Target Group ARN>"):
+        assert any(line.split() == [*placeholder.split(), values[placeholder]]
+                   for line in out.splitlines()), placeholder
+    assert f"  export AWS_DEFAULT_REGION={sandbox.region}\n" in out
+    assert "  export ACCOUNT_ID=123456789012\n" in out
+    assert f"  export AWS_ENDPOINT_URL={sandbox.endpoint_url}\n" in out
