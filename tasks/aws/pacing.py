@@ -60,6 +60,10 @@ CATEGORIES: dict[str, str] = {
     "ListServiceDeployments": "service-deployment",
 }
 
+# We go a little under ECS's sustained rates: our clock starts when the first request
+# leaves, ECS's when it arrives, so pacing at exactly the published rate is throttled
+# whenever the first call was slower than a later one (a new connection always is).
+HEADROOM = 0.9
 # A throttle means someone else (another delegate, the console) shares the account's
 # bucket: halve our rate, but never below this, so a call still goes every 2 s.
 RATE_FLOOR = 0.5
@@ -117,6 +121,7 @@ class Pacer:
         found = self._buckets.get(key)
         if found is None:
             burst, rate = BUCKETS[category]
+            rate *= HEADROOM
             found = self._buckets[key] = Bucket(burst, rate, rate, burst, self._now())
         return found
 
