@@ -133,9 +133,15 @@ class Pacer:
         bucket.refill(self._now())
         bucket.taken += 1
         ticket = bucket.taken
-        while (delay := bucket.wait_for(ticket)) > 0:
-            await self._sleep(delay)
-            bucket.refill(self._now())
+        try:
+            while (delay := bucket.wait_for(ticket)) > 0:
+                await self._sleep(delay)
+                bucket.refill(self._now())
+        except asyncio.CancelledError:
+            # A cancelled task's slot goes to whoever asks next (one already asleep
+            # keeps the wake-up it computed), rather than being lost.
+            bucket.credit += 1
+            raise
 
     def throttled(self, identity: str, region: str, action: str) -> None:
         """ECS throttled this action: slow its category down, and only it."""

@@ -42,6 +42,8 @@ class FakeClock:
                 if all(t.done() for t in tasks):
                     break
                 wake, _, future = heapq.heappop(self._sleepers)
+                if future.done():  # its sleeper was cancelled
+                    continue
                 self.now = max(self.now, wake)
                 future.set_result(None)
         for t in tasks:
@@ -158,3 +160,19 @@ async def test_a_throttle_while_waiting_slows_the_queue() -> None:
     await clock.run(timed_calls(clock, pacer, "RegisterTaskDefinition", 1, done),
                     throttle_soon())
     assert done[0][1] - 1000.0 > 1.2 / HEADROOM  # the waiter saw the cut, waited longer
+
+
+async def test_a_cancelled_waiter_gives_its_slot_to_the_next() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    for _ in range(20):
+        await pacer.acquire("me", REGION, "RegisterTaskDefinition")
+    done: list[tuple[str, float]] = []
+    first = asyncio.ensure_future(pacer.acquire("me", REGION, "RegisterTaskDefinition"))
+    await asyncio.sleep(0)  # it has taken its ticket and sleeps
+
+    first.cancel()
+    await asyncio.sleep(0)
+    assert first.cancelled()
+    await clock.run(timed_calls(clock, pacer, "RegisterTaskDefinition", 1, done))
+    assert done[0][1] == pytest.approx(1000.0 + 1 / HEADROOM)  # the first slot, not the second
