@@ -1,9 +1,14 @@
 """AWS clients for task handlers: sane retries, metrics, and shared where it is safe.
 
-Retries: botocore's ``adaptive`` mode retries throttling and transient errors with
-backoff and a client-side rate limiter; the steady-state watcher adds its own tenacity
-backoff on top for polling. ``AWS_ENDPOINT_URL`` (read by botocore itself) points every
-client at another endpoint, such as a moto server.
+Retries and pacing: botocore's ``standard`` mode retries throttling and transient
+errors with backoff. Its ``adaptive`` mode is not used: its one rate limiter per client
+learns from every ECS call alike, so RegisterTaskDefinition throttles slowed
+DescribeServices too. Instead every ECS attempt first takes a token from
+``tasks.aws.pacing`` (a bucket per ECS throttle category, per credentials and Region,
+shared by all tasks), and a ThrottlingException slows only that category. The
+steady-state watcher adds its own tenacity backoff on top for polling.
+``AWS_ENDPOINT_URL`` (read by botocore itself) points every client at another endpoint,
+such as a moto server.
 
 Sharing, because a delegate runs hundreds of deployments at once:
 
@@ -33,6 +38,7 @@ from botocore.loaders import Loader
 
 from agent.context import AwsCallObserver, TaskContext, TaskFailed
 from tasks.aws.credentials import AccessKeyCredentials, Credentials, InheritCredentials
+from tasks.aws.pacing import PACER
 
 THROTTLE_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
@@ -41,9 +47,10 @@ THROTTLE_CODES = frozenset({
 
 
 def client_config(max_attempts: int | None = None) -> Config:
-    attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS", "8"))
+    # Ten attempts ride out a throttle: the pacer slows the category, the retries wait.
+    attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS", "10"))
     return Config(
-        retries={"mode": "adaptive", "max_attempts": attempts},
+        retries={"mode": "standard", "max_attempts": attempts},
         connect_timeout=10,
         read_timeout=60,
         user_agent_appid="ecs-delegate",
@@ -53,6 +60,13 @@ def client_config(max_attempts: int | None = None) -> Config:
 _observer: ContextVar[AwsCallObserver | None] = ContextVar("aws_call_observer", default=None)
 
 
+def _throttled(response: Any) -> bool:
+    code = ""
+    if isinstance(response, tuple) and len(response) == 2 and isinstance(response[1], dict):
+        code = str(response[1].get("Error", {}).get("Code", ""))
+    return code in THROTTLE_CODES
+
+
 def _on_attempt(*, operation: Any, response: Any = None, **_: Any) -> None:
     """Every attempt, retries included ("needs-retry" fires after each one), so a
     throttled call that botocore retried is still counted as throttled. Returns None:
@@ -60,10 +74,39 @@ def _on_attempt(*, operation: Any, response: Any = None, **_: Any) -> None:
     observer = _observer.get()
     if observer is None:
         return
-    code = ""
-    if isinstance(response, tuple) and len(response) == 2 and isinstance(response[1], dict):
-        code = str(response[1].get("Error", {}).get("Code", ""))
-    observer(operation.service_model.service_name, operation.name, code in THROTTLE_CODES)
+    observer(operation.service_model.service_name, operation.name, _throttled(response))
+
+
+def _hook(client: Any, service: str, who: str) -> Any:
+    """Metrics on every client; for ECS, pacing too. ``who`` names the credentials (never
+    a secret): ECS's buckets are per account, and the endpoint keeps a sandbox's
+    buckets apart from AWS's."""
+    client.meta.events.register("needs-retry.*.*", _on_attempt)
+    if service != "ecs":
+        return client
+    identity = f"{who}@{client.meta.endpoint_url}"
+    region = client.meta.region_name
+
+    async def pace(*, event_name: str, **_: Any) -> None:
+        # "before-send" fires before every attempt, retries included, and aiobotocore
+        # awaits a coroutine handler. Returns None: a value would be taken as the response.
+        await PACER.acquire(identity, region, event_name.rsplit(".", 1)[-1])
+
+    def feedback(*, operation: Any, response: Any = None, **_: Any) -> None:
+        if _throttled(response):
+            PACER.throttled(identity, region, operation.name)
+
+    client.meta.events.register("before-send.ecs", pace)
+    client.meta.events.register("needs-retry.ecs", feedback)
+    return client
+
+
+def _who(credentials: Credentials) -> str:
+    if credentials.role_arn:
+        return credentials.role_arn
+    if isinstance(credentials, AccessKeyCredentials):
+        return credentials.access_key_id
+    return "inherit"
 
 
 _shared_loader: Loader | None = None
@@ -112,8 +155,7 @@ async def _pooled_client(service: str, region: str) -> Any:
         if client is None:
             client = await pool.stack.enter_async_context(
                 pool.session.client(service, region_name=region, config=client_config()))
-            client.meta.events.register("needs-retry.*.*", _on_attempt)
-            pool.clients[key] = client
+            pool.clients[key] = _hook(client, service, "inherit")
     return client
 
 
@@ -185,8 +227,7 @@ class AwsSessionFactory:
             client = await self._stack.enter_async_context(
                 self._session.client(service, region_name=key[1], config=client_config())
             )
-            client.meta.events.register("needs-retry.*.*", _on_attempt)
-            self._clients[key] = client
+            self._clients[key] = _hook(client, service, _who(creds))
         return self._clients[key]
 
     async def aclose(self) -> None:

@@ -1,0 +1,178 @@
+"""The ECS pacer: a bucket per throttle category, FIFO waiting, halving on a throttle
+and gradual recovery. Only time is faked: a clock whose sleepers wake when the test
+moves time on to the earliest of them."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+
+import pytest
+
+from tasks.aws.pacing import HEADROOM, Pacer
+
+REGION = "eu-west-1"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + delay, next(self._order), future))
+        await future
+
+    async def _settle(self) -> None:
+        for _ in range(20):  # let every runnable task reach its next sleep or finish
+            await asyncio.sleep(0)
+
+    async def run(self, *coros: object) -> None:
+        """Run the coroutines to the end, moving time to each next wake-up."""
+        tasks = [asyncio.ensure_future(c) for c in coros]  # type: ignore[call-overload]
+        async with asyncio.timeout(10):
+            while True:
+                await self._settle()
+                if all(t.done() for t in tasks):
+                    break
+                wake, _, future = heapq.heappop(self._sleepers)
+                if future.done():  # its sleeper was cancelled
+                    continue
+                self.now = max(self.now, wake)
+                future.set_result(None)
+        for t in tasks:
+            t.result()
+
+
+def pacer_on(clock: FakeClock) -> Pacer:
+    return Pacer(now=clock.time, sleep=clock.sleep)
+
+
+async def timed_calls(clock: FakeClock, pacer: Pacer, action: str, n: int,
+                      done: list[tuple[str, float]], identity: str = "me") -> None:
+    for _ in range(n):
+        await pacer.acquire(identity, REGION, action)
+        done.append((action, clock.now))
+
+
+async def test_a_category_bursts_then_goes_at_its_sustained_rate() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    done: list[tuple[str, float]] = []
+    # task-definition-modify: burst 20, then 1 a second (less the headroom)
+    await clock.run(timed_calls(clock, pacer, "RegisterTaskDefinition", 25, done))
+    times = [t - 1000.0 for _, t in done]
+    assert times[:20] == [0.0] * 20
+    assert times[20:] == pytest.approx([n / HEADROOM for n in range(1, 6)])
+
+
+async def test_an_exhausted_category_does_not_delay_another() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    done: list[tuple[str, float]] = []
+    await clock.run(
+        timed_calls(clock, pacer, "RegisterTaskDefinition", 30, done),
+        timed_calls(clock, pacer, "CreateService", 50, done),  # service-modify burst: 50
+        timed_calls(clock, pacer, "DescribeServices", 100, done),
+    )
+    assert max(t for a, t in done if a != "RegisterTaskDefinition") == 1000.0
+    assert max(t for a, t in done if a == "RegisterTaskDefinition") == pytest.approx(
+        1000.0 + 10 / HEADROOM)
+
+
+async def test_credentials_and_regions_have_their_own_buckets() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    for identity in ("me", "other"):
+        for _ in range(20):
+            await pacer.acquire(identity, REGION, "RegisterTaskDefinition")
+        await pacer.acquire(identity, "us-east-1", "RegisterTaskDefinition")
+    assert clock.now == 1000.0
+    await pacer.acquire("me", REGION, "NotAnEcsCategory")
+    assert clock.now == 1000.0
+
+
+async def test_a_throttle_halves_the_rate_and_it_recovers() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    done: list[tuple[str, float]] = []
+    await clock.run(timed_calls(clock, pacer, "CreateService", 50, done))  # the burst
+    pacer.throttled("me", REGION, "CreateService")
+    done.clear()
+    await clock.run(timed_calls(clock, pacer, "CreateService", 3, done))
+    gaps = [b - a for (_, a), (_, b) in zip([("", 1000.0), *done], done, strict=False)]
+    # 4.5/s halved to 2.25/s: the first token takes 0.44 s, and recovery of 0.225/s
+    # a second speeds up each one after
+    assert gaps[0] == pytest.approx(1 / (2.5 * HEADROOM))
+    assert gaps[1] < gaps[0] and gaps[2] < gaps[1]
+    clock.now += 60  # a quiet minute: whole again
+    bucket = pacer.bucket("me", REGION, "CreateService")
+    assert bucket is not None
+    bucket.refill(clock.now)
+    assert bucket.rate == 5.0 * HEADROOM
+    assert pacer.bucket("me", REGION, "DescribeServices") is not None
+
+
+async def test_repeated_throttles_stop_at_the_floor() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    for _ in range(10):
+        pacer.throttled("me", REGION, "RegisterTaskDefinition")
+    bucket = pacer.bucket("me", REGION, "RegisterTaskDefinition")
+    assert bucket is not None and bucket.rate == 0.5
+    other = pacer.bucket("me", REGION, "DescribeServices")
+    assert other is not None and other.rate == 20.0 * HEADROOM
+
+
+async def test_waiters_go_in_arrival_order() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    for _ in range(20):
+        await pacer.acquire("me", REGION, "RegisterTaskDefinition")
+    order: list[int] = []
+
+    async def caller(n: int) -> None:
+        await pacer.acquire("me", REGION, "RegisterTaskDefinition")
+        order.append(n)
+
+    await clock.run(*(caller(n) for n in range(8)))
+    assert order == list(range(8))
+    assert clock.now == pytest.approx(1000.0 + 8 / HEADROOM)
+
+
+async def test_a_throttle_while_waiting_slows_the_queue() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    for _ in range(20):
+        await pacer.acquire("me", REGION, "RegisterTaskDefinition")
+    done: list[tuple[str, float]] = []
+
+    async def throttle_soon() -> None:
+        await clock.sleep(0.5)
+        pacer.throttled("me", REGION, "RegisterTaskDefinition")
+
+    await clock.run(timed_calls(clock, pacer, "RegisterTaskDefinition", 1, done),
+                    throttle_soon())
+    assert done[0][1] - 1000.0 > 1.2 / HEADROOM  # the waiter saw the cut, waited longer
+
+
+async def test_a_cancelled_waiter_gives_its_slot_to_the_next() -> None:
+    clock = FakeClock()
+    pacer = pacer_on(clock)
+    for _ in range(20):
+        await pacer.acquire("me", REGION, "RegisterTaskDefinition")
+    done: list[tuple[str, float]] = []
+    first = asyncio.ensure_future(pacer.acquire("me", REGION, "RegisterTaskDefinition"))
+    await asyncio.sleep(0)  # it has taken its ticket and sleeps
+
+    first.cancel()
+    await asyncio.sleep(0)
+    assert first.cancelled()
+    await clock.run(timed_calls(clock, pacer, "RegisterTaskDefinition", 1, done))
+    assert done[0][1] == pytest.approx(1000.0 + 1 / HEADROOM)  # the first slot, not the second
