@@ -16,7 +16,7 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from manager import api, delegate_http, ws
+from manager import api, delegate_http, validation, ws
 from manager.db import now
 from manager.retention import prune
 from manager.settings import Settings
@@ -75,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(delegate_http.router)
     app.include_router(ws.router)
+    validation.install(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
