@@ -30,6 +30,7 @@ from manager.models import (
     RollbackAnswer,
     RollbackRequest,
     Submitted,
+    TaskAbortAnswer,
     TaskFile,
     TaskList,
     TaskView,
@@ -196,14 +197,23 @@ async def get_task(task_id: str, st: StateDep) -> dict[str, Any]:
     return task_view(st, _task_or_404(st, task_id))
 
 
-@router.post("/tasks/{task_id}/abort", response_model=TaskView, tags=["tasks"])
+@router.post("/tasks/{task_id}/abort", response_model=TaskAbortAnswer, tags=["tasks"])
 async def abort_task(task_id: str, st: StateDep,
-               body: Annotated[AbortRequest | None, Body()] = None) -> dict[str, Any]:
+               body: Annotated[AbortRequest | None, Body()] = None) -> TaskAbortAnswer:
     """QUEUED and ASSIGNED tasks end ABORTED at once; a RUNNING task is aborted by its
-    delegate and ends when the delegate's result arrives."""
-    _task_or_404(st, task_id)
+    delegate and ends when the delegate's result arrives. The answer says which."""
+    before = _task_or_404(st, task_id)["status"]
+    if before in FINISHED:
+        return TaskAbortAnswer(task_id=task_id, status=before, already_finished=True,
+                               message=f"task {task_id} had already finished ({before}); "
+                                       "nothing to abort")
     st.hub.abort(task_id, (body or AbortRequest()).reason)
-    return task_view(st, _task_or_404(st, task_id))
+    status = _task_or_404(st, task_id)["status"]
+    message = (f"task {task_id} aborted" if status in FINISHED else
+               f"abort sent to the delegate running task {task_id}; it ends when the "
+               "delegate answers")
+    return TaskAbortAnswer(task_id=task_id, status=status, already_finished=False,
+                           message=message)
 
 
 @router.get("/tasks/{task_id}/logs", tags=["tasks"],

@@ -186,6 +186,15 @@ class AbortRequest(_In):
     reason: str = "aborted by user"
 
 
+class TaskAbortAnswer(BaseModel):
+    """What an abort did, without the task's params (they can be megabytes, or secret)."""
+
+    task_id: str
+    status: TaskStatus
+    already_finished: bool = Field(description="the task had ended before; nothing was done")
+    message: str
+
+
 class StepRunView(BaseModel):
     step_id: str
     phase: str = Field(description="'steps' or 'rollback'")

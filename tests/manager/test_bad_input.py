@@ -32,3 +32,16 @@ async def test_a_422_does_not_echo_submitted_values(manager: Manager) -> None:
     assert secret not in r.text
     for d in r.json()["detail"]:
         assert set(d) == {"loc", "msg", "type"}, d
+
+
+async def test_abort_answer_does_not_echo_params(manager: Manager) -> None:
+    bulky = "p" * 200_000
+    queued = await manager.submit(selectors=["nobody-has-this"], params={"blob": bulky})
+    r = await manager.http.post(f"/api/tasks/{queued}/abort")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"task_id": queued, "status": "ABORTED", "already_finished": False,
+                        "message": f"task {queued} aborted"}
+    again = await manager.http.post(f"/api/tasks/{queued}/abort")
+    assert again.json()["already_finished"] is True
+    assert "had already finished (ABORTED)" in again.json()["message"]
+    assert len(again.content) < 1000
