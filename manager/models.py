@@ -182,6 +182,12 @@ class TokenList(BaseModel):
     tokens: list[TokenView]
 
 
+class ErrorAnswer(BaseModel):
+    """Every 4xx but 422: what was wrong and what to do."""
+
+    detail: str
+
+
 class AbortRequest(_In):
     reason: str = "aborted by user"
 
