@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from manager import api, delegate_http, validation, ws
 from manager.db import now
+from manager.http_guard import guarded_protocol
 from manager.retention import prune
 from manager.settings import Settings
 from manager.state import State
@@ -122,6 +123,8 @@ class ManagerServer:
         self.port = self._sock.getsockname()[1]
         config = uvicorn.Config(
             self.app, log_config=None, access_log=False, lifespan="on",
+            http=guarded_protocol(settings.header_timeout, settings.max_connections_per_client),
+            timeout_keep_alive=int(max(1, settings.keep_alive_timeout)),
             ws="websockets-sansio",
             # Frames up to 4x the protocol limit reach the hub, which answers an
             # oversized one with an Error and keeps the session.
