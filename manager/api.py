@@ -65,6 +65,7 @@ def require_admin(request: Request, creds: Annotated[HTTPAuthorizationCredential
 
 _WHY = {400: "the request is malformed: the detail says what to change",
         401: "no admin token, or a wrong one",
+        403: "not yours: another account's",
         404: "nothing by that id or path",
         409: "refused in the current state (or an Idempotency-Key reused with another "
              "body): the detail says why",

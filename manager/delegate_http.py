@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
-from manager.api import file_response, state
+from manager.api import answers, file_response, state
 from manager.db import now
 from manager.hub import Refusal
 from manager.models import LogBatch, LogBatchAck
@@ -71,7 +71,9 @@ Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 @router.get("/files", response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}}})
+            responses={**answers(400, 403, 404),
+                       401: {"description": "no delegate JWT, or one refused"},
+                       200: {"content": {"application/octet-stream": {}}}})
 async def delegate_get_file(request: Request, creds: Creds, path: str,
                       account: str | None = None) -> Response:
     """A file of the delegate's own account. ``account``, when given, must be it."""

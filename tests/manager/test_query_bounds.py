@@ -36,3 +36,9 @@ async def test_openapi_documents_error_answers(manager: Manager) -> None:
         paths["/api/executions/{execution_id}/rollback"]["post"]["responses"])
     assert {"400", "401", "413"} <= set(paths["/api/delegate/logs"]["post"]["responses"])
     assert "404" in paths["/api/files/content"]["get"]["responses"]
+
+
+async def test_openapi_documents_delegate_file_answers(manager: Manager) -> None:
+    paths = (await manager.http.get("/openapi.json")).json()["paths"]
+    assert {"400", "401", "403", "404"} <= set(
+        paths["/api/delegate/files"]["get"]["responses"])
