@@ -29,6 +29,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from agent.errors import ConnectionStateError, UnreadableFrame
+from wire import jsonlimits
 from wire.protocol import (
     Abort,
     Accept,
@@ -146,11 +147,10 @@ Action = Send | StartTask | AbortTask | DropTask | AckTask | RewindOutbox | Rewi
 def parse_frame(raw: str | bytes) -> ManagerMessage:
     """One frame from the manager, or :class:`UnreadableFrame` saying why not.
 
-    pydantic's JSON parser refuses nesting past its recursion limit as a validation
-    error, so a deeply nested frame is unreadable here, never a RecursionError; the
-    RecursionError arm is for a parser without that bound (the call is easy to swap
-    for a bounded loader in ``wire/``)."""
+    Nesting deeper than ``wire.jsonlimits.MAX_DEPTH`` is refused (a ``ValueError``) before
+    parsing, so a deeply nested frame is unreadable here, never a RecursionError."""
     try:
+        jsonlimits.check_depth(raw)  # the same bound as the manager's, before any parser
         return manager_message_adapter.validate_json(raw)
     except ValidationError as exc:
         raise UnreadableFrame(_first_error(exc)) from None

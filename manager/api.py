@@ -21,6 +21,7 @@ from manager.models import (
     AbortRequest,
     DelegateList,
     DelegateView,
+    ErrorAnswer,
     ExecutionFile,
     ExecutionList,
     ExecutionSubmitted,
@@ -30,6 +31,7 @@ from manager.models import (
     RollbackAnswer,
     RollbackRequest,
     Submitted,
+    TaskAbortAnswer,
     TaskFile,
     TaskList,
     TaskView,
@@ -61,14 +63,34 @@ def require_admin(request: Request, creds: Annotated[HTTPAuthorizationCredential
                             headers={"WWW-Authenticate": "Bearer"})
 
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_admin)])
+_WHY = {400: "the request is malformed: the detail says what to change",
+        401: "no admin token, or a wrong one",
+        403: "not yours: another account's",
+        404: "nothing by that id or path",
+        409: "refused in the current state (or an Idempotency-Key reused with another "
+             "body): the detail says why",
+        413: "too large: the detail gives the limit"}
+
+
+def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers a route gives."""
+    return {code: {"model": ErrorAnswer, "description": _WHY[code]} for code in codes}
+
+
+MAX_SEQ = 2**62
+"""Below SQLite's 64-bit integer limit: a larger ``after`` broke the answer off mid-body."""
+MAX_AGE = 10 * 365 * 86400.0
+
+router = APIRouter(prefix="/api", dependencies=[Depends(require_admin)],
+                   responses=answers(401))
 StateDep = Annotated[State, Depends(state)]
 
 
 # --------------------------------------------------------------------------- tokens
 
 
-@router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"])
+@router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"],
+             responses=answers(400))
 async def create_token(body: TokenCreate, st: StateDep) -> dict[str, Any]:
     """Mint a delegate token for an account. The token is in this answer only."""
     token, token_id = auth.new_token()
@@ -88,7 +110,8 @@ async def list_tokens(st: StateDep) -> dict[str, Any]:
     return {"tokens": [dict(r) for r in rows]}
 
 
-@router.delete("/tokens/{token_id}", response_model=TokenView, tags=["tokens"])
+@router.delete("/tokens/{token_id}", response_model=TokenView, tags=["tokens"],
+             responses=answers(404))
 async def revoke_token(token_id: str, st: StateDep) -> dict[str, Any]:
     """Revoke a token; every delegate connected with it is disconnected."""
     st.hub.revoke(token_id)
@@ -146,8 +169,7 @@ def _replayed(st: State, account: str | None, kind: str, key: str | None,
 
 
 @router.post("/tasks", response_model=Submitted, status_code=201, tags=["tasks"],
-             responses={409: {"description": "Idempotency-Key reused with another body"},
-                        413: {"description": "the task is too large to send to a delegate"}})
+             responses=answers(400, 409, 413))
 async def submit_task(body: TaskFile, st: StateDep,
                       idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Queue a task. It is assigned at once if a matching delegate has a free slot;
@@ -191,25 +213,37 @@ def _task_or_404(st: State, task_id: str) -> Any:
     return row
 
 
-@router.get("/tasks/{task_id}", response_model=TaskView, tags=["tasks"])
+@router.get("/tasks/{task_id}", response_model=TaskView, tags=["tasks"],
+             responses=answers(404))
 async def get_task(task_id: str, st: StateDep) -> dict[str, Any]:
     return task_view(st, _task_or_404(st, task_id))
 
 
-@router.post("/tasks/{task_id}/abort", response_model=TaskView, tags=["tasks"])
+@router.post("/tasks/{task_id}/abort", response_model=TaskAbortAnswer, tags=["tasks"],
+             responses=answers(404))
 async def abort_task(task_id: str, st: StateDep,
-               body: Annotated[AbortRequest | None, Body()] = None) -> dict[str, Any]:
+               body: Annotated[AbortRequest | None, Body()] = None) -> TaskAbortAnswer:
     """QUEUED and ASSIGNED tasks end ABORTED at once; a RUNNING task is aborted by its
-    delegate and ends when the delegate's result arrives."""
-    _task_or_404(st, task_id)
+    delegate and ends when the delegate's result arrives. The answer says which."""
+    before = _task_or_404(st, task_id)["status"]
+    if before in FINISHED:
+        return TaskAbortAnswer(task_id=task_id, status=before, already_finished=True,
+                               message=f"task {task_id} had already finished ({before}); "
+                                       "nothing to abort")
     st.hub.abort(task_id, (body or AbortRequest()).reason)
-    return task_view(st, _task_or_404(st, task_id))
+    status = _task_or_404(st, task_id)["status"]
+    message = (f"task {task_id} aborted" if status in FINISHED else
+               f"abort sent to the delegate running task {task_id}; it ends when the "
+               "delegate answers")
+    return TaskAbortAnswer(task_id=task_id, status=status, already_finished=False,
+                           message=message)
 
 
 @router.get("/tasks/{task_id}/logs", tags=["tasks"],
-            responses={200: {"content": {"application/x-ndjson": {}},
+            responses={**answers(404), 200: {"content": {"application/x-ndjson": {}},
                              "description": "one JSON entry per line"}})
-async def task_logs(task_id: str, st: StateDep, after: int = 0,
+async def task_logs(task_id: str, st: StateDep,
+                    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
                     follow: bool = False) -> StreamingResponse:
     """The task's entries in order as NDJSON: ``log`` lines (unit, ts, level, text),
     ``unit`` status changes, AWS ``event``s and the final ``result``. ``after``: the
@@ -258,7 +292,7 @@ async def list_delegates(st: StateDep) -> dict[str, Any]:
 
 
 @router.delete("/delegates", tags=["delegates"])
-def prune_delegates(st: StateDep, older_than: Annotated[float, Query(ge=0)] = 3600,
+def prune_delegates(st: StateDep, older_than: Annotated[float, Query(ge=0, le=MAX_AGE)] = 3600,
                     account: str | None = None) -> dict[str, Any]:
     """Forget the ``disconnected`` rows each delegate restart leaves: those silent for
     more than ``older_than`` seconds that hold no task. Answers ``{"pruned": [...]}``."""
@@ -290,8 +324,7 @@ def _check_steps_fit(body: ExecutionFile) -> None:
 
 @router.post("/executions", response_model=ExecutionSubmitted, status_code=201,
              tags=["executions"],
-             responses={409: {"description": "Idempotency-Key reused with another body"},
-                        413: {"description": "a step is too large to send to a delegate"}})
+             responses=answers(400, 409, 413))
 async def submit_execution(body: ExecutionFile, st: StateDep,
                            idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Start an execution, or queue it behind the execution deploying the same service."""
@@ -327,7 +360,8 @@ def _execution_or_404(st: State, execution_id: str) -> dict[str, Any]:
     return view
 
 
-@router.get("/executions/{execution_id}", response_model=ExecutionView, tags=["executions"])
+@router.get("/executions/{execution_id}", response_model=ExecutionView, tags=["executions"],
+             responses=answers(404))
 async def get_execution(execution_id: str, st: StateDep,
                         wait: Annotated[float, Query(ge=0, le=60)] = 0,
                         known: str | None = None) -> dict[str, Any]:
@@ -341,7 +375,8 @@ async def get_execution(execution_id: str, st: StateDep,
 
 
 @router.post("/executions/{execution_id}/abort", response_model=ExecutionView,
-             tags=["executions"])
+             tags=["executions"],
+             responses=answers(404))
 async def abort_execution(execution_id: str, st: StateDep,
                     body: Annotated[AbortRequest | None, Body()] = None) -> dict[str, Any]:
     """Stop without rolling back: the running step is aborted, nothing else starts."""
@@ -351,8 +386,8 @@ async def abort_execution(execution_id: str, st: StateDep,
 
 
 @router.post("/executions/{execution_id}/rollback", response_model=RollbackAnswer,
-             tags=["executions"], responses={409: {"description": "refused: the detail says "
-                                                   "why (superseded, running, rolled back)"}})
+             tags=["executions"],
+             responses=answers(404, 409))
 async def rollback_execution(execution_id: str, st: StateDep,
                        body: Annotated[RollbackRequest | None, Body()] = None
                        ) -> dict[str, Any]:
@@ -377,7 +412,8 @@ def _account(st: State, given: str | None, what: str) -> str | None:
 # --------------------------------------------------------------------------- files
 
 
-@router.put("/files", response_model=FileInfo, tags=["files"])
+@router.put("/files", response_model=FileInfo, tags=["files"],
+             responses=answers(400, 413))
 async def put_file(request: Request, st: StateDep, account: str, path: str) -> dict[str, Any]:
     """Store a file (the request body, raw) at ``path`` in ``account``."""
     content = await request.body()
@@ -389,7 +425,8 @@ async def put_file(request: Request, st: StateDep, account: str, path: str) -> d
         raise HTTPException(413, str(exc)) from None
 
 
-@router.get("/files", response_model=FileList, tags=["files"])
+@router.get("/files", response_model=FileList, tags=["files"],
+             responses=answers(400))
 async def list_files(st: StateDep, account: str | None = None, prefix: str = "") -> dict[str, Any]:
     try:
         return {"files": st.files.list(account, prefix)}
@@ -398,7 +435,8 @@ async def list_files(st: StateDep, account: str | None = None, prefix: str = "")
 
 
 @router.get("/files/content", tags=["files"], response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}}})
+            responses={**answers(400, 404),
+                       200: {"content": {"application/octet-stream": {}}}})
 async def get_file(st: StateDep, account: str, path: str) -> Response:
     return file_response(st, account, path)
 
@@ -415,7 +453,8 @@ def file_response(st: State, account: str, path: str) -> Response:
     return Response(content, media_type="application/octet-stream")
 
 
-@router.delete("/files", status_code=204, tags=["files"])
+@router.delete("/files", status_code=204, tags=["files"],
+             responses=answers(400, 404))
 async def delete_file(st: StateDep, account: str, path: str) -> Response:
     try:
         found = st.files.delete(account, path)

@@ -16,8 +16,9 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from manager import api, delegate_http, ws
+from manager import api, delegate_http, validation, ws
 from manager.db import now
+from manager.http_guard import guarded_protocol
 from manager.retention import prune
 from manager.settings import Settings
 from manager.state import State
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(delegate_http.router)
     app.include_router(ws.router)
+    validation.install(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -121,6 +123,8 @@ class ManagerServer:
         self.port = self._sock.getsockname()[1]
         config = uvicorn.Config(
             self.app, log_config=None, access_log=False, lifespan="on",
+            http=guarded_protocol(settings.header_timeout, settings.max_connections_per_client),
+            timeout_keep_alive=int(max(1, settings.keep_alive_timeout)),
             ws="websockets-sansio",
             # Frames up to 4x the protocol limit reach the hub, which answers an
             # oversized one with an Error and keeps the session.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -145,10 +146,22 @@ CREATE TABLE IF NOT EXISTS files (
 """
 
 
+def _private(path: Path) -> None:
+    """Make the database owner-only before SQLite opens it: it holds token hashes, task
+    params and encrypted secrets. SQLite gives -wal and -shm the main file's mode, and an
+    older world-readable file is tightened."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if name.exists():
+            os.chmod(name, 0o600)
+
+
 class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        _private(path)
         # isolation_level=None: we open transactions ourselves, so they stay short and
         # explicit; check_same_thread=False because uvicorn may create the app elsewhere,
         # but every use is from the one event loop.

@@ -3,11 +3,11 @@ by an :class:`~wire.protocol.Error` naming what was wrong, never by an exception
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import ValidationError
 
+from wire import jsonlimits
 from wire.protocol import MAX_MESSAGE_BYTES, Error, delegate_message_adapter
 
 DELEGATE_TYPES = ("register", "heartbeat", "pull", "accept", "reject", "draining", "task_msg")
@@ -20,8 +20,10 @@ def parse(text: str) -> Any:
         return Error(reason=f"message of {size} bytes is over the limit of "
                             f"{MAX_MESSAGE_BYTES} bytes; it was not stored")
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:
+        data = jsonlimits.loads(text)
+    except jsonlimits.TooDeep as exc:
+        return Error(reason=f"message refused: {exc}")
+    except ValueError as exc:
         return Error(reason=f"message is not JSON: {exc}")
     if not isinstance(data, dict) or "type" not in data:
         return Error(reason="message is not a JSON object with a 'type' field")

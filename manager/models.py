@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from wire.durations import Duration
+from wire.durations import Timeout
 from wire.protocol import DelegateState, TaskMessage, TaskStatus, UnitStatus
 
 
@@ -24,7 +24,7 @@ class TaskFile(_In):
     selectors: list[str] = Field(default_factory=list,
                                  description="the delegate must have every one of these tags")
     params: dict[str, Any] = Field(default_factory=dict)
-    timeout: Duration = Field(default=3600.0, description="90s, 10m, 1h or seconds")
+    timeout: Timeout = Field(default=3600.0, description="90s, 10m, 1h or seconds")
     secrets: dict[str, str] = Field(default_factory=dict,
                                     description="encrypted at rest, never returned")
     context: dict[str, Any] = Field(default_factory=dict,
@@ -53,7 +53,7 @@ class Step(_In):
     params: dict[str, Any] = Field(default_factory=dict)
     selectors: list[str] | None = Field(default=None,
                                         description="overrides the execution's selectors")
-    timeout: Duration | None = None
+    timeout: Timeout | None = None
 
 
 class RollbackStep(Step):
@@ -182,8 +182,23 @@ class TokenList(BaseModel):
     tokens: list[TokenView]
 
 
+class ErrorAnswer(BaseModel):
+    """Every 4xx but 422: what was wrong and what to do."""
+
+    detail: str
+
+
 class AbortRequest(_In):
     reason: str = "aborted by user"
+
+
+class TaskAbortAnswer(BaseModel):
+    """What an abort did, without the task's params (they can be megabytes, or secret)."""
+
+    task_id: str
+    status: TaskStatus
+    already_finished: bool = Field(description="the task had ended before; nothing was done")
+    message: str
 
 
 class StepRunView(BaseModel):

@@ -15,6 +15,7 @@ import structlog
 from manager.db import Database, dumps, now
 from manager.keys import SecretBox
 from manager.naming import new_id
+from manager.seen_jwts import SeenJwtIds
 from manager.sessions import Session
 from manager.task_states import TaskEvent
 from manager.taskstore import FINISHED, TaskStore
@@ -42,7 +43,7 @@ class Registrar:
         self.db = db
         self.box = box
         self.store = store
-        self.replay = auth.ReplayGuard()
+        self.replay = SeenJwtIds(db)
 
     def check_credential(self, credential: str, *, audience: str) -> tuple[Any, dict[str, Any]]:
         """Verify a delegate JWT; return (token row, claims). Raises Refusal."""

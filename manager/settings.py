@@ -28,3 +28,8 @@ class Settings(BaseModel):
     # How often the watchdog looks at leases, timeouts and retention.
     watchdog_interval: Duration = 1.0
     register_timeout: Duration = 10.0
+    # A new HTTP connection must send its request headers within this, and one client
+    # address may hold at most this many HTTP connections (see manager/http_guard.py).
+    header_timeout: Duration = 10.0
+    max_connections_per_client: int = Field(default=128, ge=1)
+    keep_alive_timeout: Duration = 5.0

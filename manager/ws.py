@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 
 from manager.hub import Hub, Refusal
 from manager.sessions import Session
+from wire import jsonlimits
 from wire.protocol import CLOSE_AUTH_FAILED, CLOSE_PROTOCOL, Refused, Register, dump
 
 log = structlog.get_logger("manager.ws")
@@ -50,10 +50,12 @@ async def delegate_ws(ws: WebSocket) -> None:
         return
     text = _text(first) or ""
     try:
-        reg = Register.model_validate(json.loads(text))
+        reg = Register.model_validate(jsonlimits.loads(text))
     except (ValueError, ValidationError) as exc:
         reason = "the first message must be a valid register message"
-        if isinstance(exc, ValidationError):
+        if isinstance(exc, jsonlimits.TooDeep):
+            reason += f" ({exc})"
+        elif isinstance(exc, ValidationError):
             fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
             reason += f" (problem with: {fields})"
         await _refuse(ws, reason, CLOSE_PROTOCOL)

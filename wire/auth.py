@@ -24,6 +24,12 @@ import jwt
 
 TOKEN_PREFIX = "edt"
 JWT_LIFETIME = 60.0
+CLOCK_SKEW = 30.0
+"""How far the delegate's clock may be ahead of or behind the manager's."""
+MAX_JWT_WINDOW = 90.0
+"""The longest a JWT is accepted, from first to last moment: ``iat`` may be up to
+:data:`CLOCK_SKEW` ahead, and it is refused :data:`MAX_JWT_WINDOW` after that. Skew allowed
+on both ``iat`` and ``exp`` let one JWT live about 120 s."""
 _KEY_LABEL = b"ecs-delegate/v1/signing-key"
 
 
@@ -99,7 +105,7 @@ def unverified_kid(credential: str) -> str:
 
 
 def verify(credential: str, key: bytes, *, audience: str = "delegate",
-           leeway: float = 30.0) -> dict[str, Any]:
+           leeway: float = CLOCK_SKEW) -> dict[str, Any]:
     """Check signature, expiry and audience. Replay is the caller's job (jti)."""
     try:
         claims: dict[str, Any] = jwt.decode(
@@ -114,6 +120,9 @@ def verify(credential: str, key: bytes, *, audience: str = "delegate",
         raise AuthError(f"credential refused: {exc}") from exc
     if claims["exp"] - claims["iat"] > JWT_LIFETIME + 1:
         raise AuthError("credential lives too long")
+    if time.time() - float(claims["iat"]) > MAX_JWT_WINDOW - leeway:
+        raise AuthError("credential expired (issued too long ago); check the delegate "
+                        "host's clock")
     return claims
 
 

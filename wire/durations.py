@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -9,6 +10,17 @@ from pydantic import BeforeValidator
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_TIMEOUT = 7 * 86400.0
+"""No task or step runs longer than a week: a larger timeout is a typo or an attempt to
+park work forever (and 1e20 overflows the deadline arithmetic)."""
+
+
+def _bounded(value: Any, seconds: float) -> float:
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a finite duration; write 90s, 10m, 1h or seconds")
+    if seconds < 0:
+        raise ValueError(f"{value!r} is negative; a duration must be 0 or more")
+    return seconds
 
 
 def parse_duration(value: Any) -> float:
@@ -16,9 +28,7 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration; write 90s, 10m, 1h or seconds")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"{value!r} is negative; a duration must be 0 or more")
-        return float(value)
+        return _bounded(value, float(value))
     text = str(value).strip().lower()
     if not text:
         raise ValueError("empty duration; write 90s, 10m, 1h or seconds")
@@ -35,10 +45,8 @@ def parse_duration(value: Any) -> float:
             raise ValueError(
                 f"{value!r} is not a duration; write 90s, 10m, 1h, 1h30m or seconds"
             ) from None
-        return total
-    if seconds < 0:
-        raise ValueError(f"{value!r} is negative; a duration must be 0 or more")
-    return seconds
+        return _bounded(value, total)
+    return _bounded(value, seconds)
 
 
 def format_duration(seconds: float) -> str:
@@ -53,5 +61,16 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def parse_timeout(value: Any) -> float:
+    """A duration of at most :data:`MAX_TIMEOUT`."""
+    seconds = parse_duration(value)
+    if seconds > MAX_TIMEOUT:
+        raise ValueError(f"{value!r} is longer than the 7 day limit; write at most 7d")
+    return seconds
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """A pydantic field type: accepts ``90s``/``10m``/``1h``/seconds, holds seconds."""
+
+Timeout = Annotated[float, BeforeValidator(parse_timeout)]
+"""A :data:`Duration` of at most seven days, for task and step timeouts."""
