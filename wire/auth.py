@@ -124,18 +124,3 @@ def verify(credential: str, key: bytes, *, audience: str = "delegate",
         raise AuthError("credential expired (issued too long ago); check the delegate "
                         "host's clock")
     return claims
-
-
-class ReplayGuard:
-    """Remembers seen ``jti`` values until their JWT expires."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
-
-    def check(self, jti: str, exp: float, now: float | None = None) -> None:
-        t = time.time() if now is None else now
-        if len(self._seen) > 10_000:
-            self._seen = {k: v for k, v in self._seen.items() if v > t - 60}
-        if jti in self._seen:
-            raise AuthError("credential already used (replay refused)")
-        self._seen[jti] = exp

@@ -12,8 +12,9 @@ The coalescers and their counters belong to a :class:`Describers`, one per task 
 (event loop), made on first use like the pooled AWS clients and closed with them at
 shutdown (``close_describers``, a task registry shutdown hook).
 
-Throttling never fails a watch: botocore's adaptive retries come first, then tenacity
-backs off (jittered, exponential) for as long as the caller's timeout allows.
+Throttling never fails a watch: the per-category pacer (tasks/aws/pacing.py) and
+botocore's standard retries come first, then tenacity backs off (jittered,
+exponential) for as long as the caller's timeout allows.
 """
 
 from __future__ import annotations
