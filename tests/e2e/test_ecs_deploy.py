@@ -327,6 +327,18 @@ async def _finished(api: ManagerApi, eid: str) -> dict[str, Any]:
     return done
 
 
+async def _succeed_in_turn(api: ManagerApi, specs: list[dict[str, Any]]) -> list[str]:
+    """Submit each execution after the previous one succeeded; their ids, in order."""
+    eids = []
+    for spec in specs:
+        r = await api.client.post("/api/executions", json=spec)
+        assert r.status_code == 201, r.text
+        eids.append(r.json()["execution_id"])
+        done = await _finished(api, eids[-1])
+        assert done["status"] == "SUCCESS", json.dumps(done)[:2000]
+    return eids
+
+
 async def test_rolling_back_a_superseded_deployment_is_refused_and_the_latest_restores(
         aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
     """Issue 17: rolling back the deployment that created a service, after a newer one
@@ -339,14 +351,8 @@ async def test_rolling_back_a_superseded_deployment_is_refused_and_the_latest_re
                                                     services=["myapp-rb"])["services"][0]
         return svc
 
-    eids = []
-    for image in ("nginx:1.27", "nginx:1.28"):
-        r = await api.client.post("/api/executions", json=_rolling_execution(aws, image))
-        assert r.status_code == 201, r.text
-        eids.append(r.json()["execution_id"])
-        done = await _finished(api, eids[-1])
-        assert done["status"] == "SUCCESS", json.dumps(done)[:2000]
-    first, second = eids
+    first, second = await _succeed_in_turn(
+        api, [_rolling_execution(aws, image) for image in ("nginx:1.27", "nginx:1.28")])
     first_td = (await _finished(api, first))["runs"][0]["output"]["taskDefinitionArn"]
     second_td = live()["taskDefinition"]
     assert second_td != first_td
@@ -410,14 +416,7 @@ async def test_a_forced_rollback_over_a_newer_deployment_is_refused_at_the_step(
     second_spec = _rolling_execution(aws, "nginx:1.28")
     manifests = second_spec["steps"][0]["params"]["manifests"]["serviceDefinition"]
     manifests["content"] = manifests["content"].replace("desiredCount: 1", "desiredCount: 2")
-    eids = []
-    for spec in (first_spec, second_spec):
-        r = await api.client.post("/api/executions", json=spec)
-        assert r.status_code == 201, r.text
-        eids.append(r.json()["execution_id"])
-        done = await _finished(api, eids[-1])
-        assert done["status"] == "SUCCESS", json.dumps(done)[:2000]
-    first, second = eids
+    first, second = await _succeed_in_turn(api, [first_spec, second_spec])
     first_td = (await _finished(api, first))["runs"][0]["output"]["taskDefinitionArn"]
     second_td = (await _finished(api, second))["runs"][0]["output"]["taskDefinitionArn"]
     assert (live()["taskDefinition"], live()["desiredCount"]) == (second_td, 2)
