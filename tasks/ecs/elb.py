@@ -166,8 +166,9 @@ async def current_actions(elbv2: Elbv2Client, route: Route) -> list[dict[str, An
         with aws_errors(f"DescribeListeners {route.listener_arn}"):
             answer = await elbv2.describe_listeners(ListenerArns=[route.listener_arn])
         return list((answer.get("Listeners") or [{}])[0].get("DefaultActions") or [])
-    with aws_errors(f"DescribeRules {route.rule_arn}"):
-        answer = await elbv2.describe_rules(RuleArns=[route.rule_arn])
+    rule_arn = _rule_of(route)
+    with aws_errors(f"DescribeRules {rule_arn}"):
+        answer = await elbv2.describe_rules(RuleArns=[rule_arn])
     return list((answer.get("Rules") or [{}])[0].get("Actions") or [])
 
 
@@ -176,8 +177,19 @@ async def set_actions(elbv2: Elbv2Client, route: Route, actions: list[dict[str, 
         with aws_errors(f"ModifyListener {route.listener_arn}"):
             await elbv2.modify_listener(ListenerArn=route.listener_arn, DefaultActions=actions)
     else:
-        with aws_errors(f"ModifyRule {route.rule_arn}"):
-            await elbv2.modify_rule(RuleArn=route.rule_arn, Actions=actions)
+        rule_arn = _rule_of(route)
+        with aws_errors(f"ModifyRule {rule_arn}"):
+            await elbv2.modify_rule(RuleArn=rule_arn, Actions=actions)
+
+
+def _rule_of(route: Route) -> str:
+    """A route that is not a listener's default is a rule; saved rollback data that says
+    otherwise is refused here rather than sent to ELB as a null ARN."""
+    if route.rule_arn is None:
+        raise TaskFailed(f"the {route.role.lower()} route of listener {route.listener_arn} "
+                         "is not its default action but names no listener rule; the saved "
+                         "blue/green data is incomplete, so the swap cannot be made or undone")
+    return route.rule_arn
 
 
 def describe_change(route: Route, target_group_arn: str) -> str:
