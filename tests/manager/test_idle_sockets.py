@@ -72,3 +72,38 @@ async def test_connections_per_client_are_capped(
             w.close()
     finally:
         await m.stop()
+
+
+async def test_a_slowloris_after_a_first_request_is_closed_at_the_header_deadline(
+        make_manager: Callable[..., Manager]) -> None:
+    # uvicorn's keep-alive timer restarts on every byte; the header deadline must not.
+    m = make_manager(header_timeout=1.0, keep_alive_timeout=0.5)
+    await m.start()
+    url = urlsplit(m.url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    try:
+        writer.write(f"GET /healthz HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
+        await writer.drain()
+        assert b"200" in await asyncio.wait_for(reader.readline(), 5)
+        started = time.monotonic()
+        for byte in f"GET /healthz HTTP/1.1\r\nHost: {url.netloc}\r\nX-Slow: ".encode():
+            if reader.at_eof() or writer.is_closing():
+                break
+            try:
+                writer.write(bytes([byte]))
+                await writer.drain()
+            except ConnectionError:
+                break
+            # Trickle: one byte every 0.2 s, which keeps resetting uvicorn's keep-alive timer.
+            try:
+                await asyncio.wait_for(reader.read(65536), 0.2)
+            except TimeoutError:
+                continue
+            if reader.at_eof():
+                break
+        closed_after = time.monotonic() - started
+        assert reader.at_eof(), "the trickling connection was never closed"
+        assert closed_after < 4.0, f"closed only after {closed_after:.1f} s"
+    finally:
+        writer.close()
+        await m.stop()
