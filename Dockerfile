@@ -34,9 +34,10 @@ RUN pip wheel --no-deps --wheel-dir /dist .
 # ---- stage 2: the runtime image -----------------------------------------------------------
 FROM python:3.11-slim-bookworm
 
-# Extras to install with the wheel: empty for the delegate; "sandbox" adds moto for
-# `delegate sandbox` (used by deploy/docker-compose.yml, never in production).
-ARG DELEGATE_EXTRAS=""
+# Extras to install with the wheel: "awscli" (the AWS CLI that shell steps call) for the
+# delegate; "sandbox" adds moto for `delegate sandbox` (used by deploy/docker-compose.yml,
+# never in production) and includes the AWS CLI too.
+ARG DELEGATE_EXTRAS="awscli"
 
 # Bytecode would be written into the read-only site-packages; unbuffered output so log
 # lines reach awslogs / `docker logs` as they are written, not when a buffer fills.

@@ -40,7 +40,9 @@ def _table(schema: dict[str, Any], defs: dict[str, Any]) -> list[str]:
     for name, prop in schema.get("properties", {}).items():
         default = json.dumps(prop["default"]) if "default" in prop else ""
         desc = str(prop.get("description", "")).replace("\n", " ").replace("|", "\\|")
-        rows.append(f"| `{name}` | {_type_of(prop, defs)} | "
+        # A Literal of several values reads "a" | "b": escaped, or it splits the row.
+        kind = _type_of(prop, defs).replace("|", "\\|")
+        rows.append(f"| `{name}` | {kind} | "
                     f"{'yes' if name in required else ''} | {default} | {desc} |")
     return rows
 

@@ -11,9 +11,11 @@ def register_all(registry: TaskRegistry) -> None:
     from tasks.aws.clients import close_pooled_clients
     from tasks.ecs import register as register_ecs
     from tasks.ecs.describe import close_describers
+    from tasks.shell import register as register_shell
 
     aws_validate.register(registry)
     register_ecs(registry)
+    register_shell(registry)
     # Describers first: their coalescers borrow the pooled clients.
     registry.shutdown_hooks.append(close_describers)
     registry.shutdown_hooks.append(close_pooled_clients)

@@ -230,6 +230,15 @@ class AwsSessionFactory:
             self._clients[key] = _hook(client, service, _who(creds))
         return self._clients[key]
 
+    async def frozen_credentials(self) -> Any:
+        """The resolved credentials (``access_key``, ``secret_key``, ``token``) for a child
+        process that calls AWS itself (a shell step's AWS CLI), or None when the chain
+        finds none."""
+        if self._session is None:
+            self._session = await self._base_session()
+        creds = await self._session.get_credentials()
+        return None if creds is None else await creds.get_frozen_credentials()
+
     async def aclose(self) -> None:
         await self._stack.aclose()
         self._clients.clear()
