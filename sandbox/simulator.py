@@ -15,7 +15,7 @@ import time
 from moto.core.utils import utcnow
 from moto.ecs.models import EC2ContainerServiceBackend, ecs_backends
 
-from sandbox import ecs_patches, services, tasks
+from sandbox import cloudformation_patches, ecs_patches, services, tasks
 from sandbox.runtime import CLOCK, LOCK
 from sandbox.tasks import Change
 
@@ -38,6 +38,7 @@ class Simulator:
 
     def start(self) -> None:
         ecs_patches.install()
+        cloudformation_patches.install()
         CLOCK.tick_seconds = self.tick_seconds
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="sandbox-ecs-simulator",

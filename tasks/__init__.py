@@ -9,6 +9,7 @@ from agent.context import TaskRegistry
 def register_all(registry: TaskRegistry) -> None:
     from tasks import aws_validate
     from tasks.aws.clients import close_pooled_clients
+    from tasks.cloudformation import register as register_cloudformation
     from tasks.ecs import register as register_ecs
     from tasks.ecs.describe import close_describers
     from tasks.shell import register as register_shell
@@ -16,6 +17,7 @@ def register_all(registry: TaskRegistry) -> None:
     aws_validate.register(registry)
     register_ecs(registry)
     register_shell(registry)
+    register_cloudformation(registry)
     # Describers first: their coalescers borrow the pooled clients.
     registry.shutdown_hooks.append(close_describers)
     registry.shutdown_hooks.append(close_pooled_clients)

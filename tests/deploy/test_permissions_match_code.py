@@ -44,6 +44,7 @@ SERVICES = {
     "application-autoscaling": "application-autoscaling",
     "s3": "s3",
     "sts": "sts",
+    "cloudformation": "cloudformation",
 }
 # The names the step code gives its clients (find them with `aws.client("...")`).
 RECEIVERS = {
@@ -53,6 +54,7 @@ RECEIVERS = {
     "autoscaling": "application-autoscaling",
     "s3": "s3",
     "sts": "sts",
+    "cfn": "cloudformation",
 }
 # Operations whose IAM action is not named after them.
 ACTION_OF = {
