@@ -154,6 +154,7 @@ def user_copy(dest: Path, values: dict[str, str]) -> Path:
 class Stack:
     clone: Path
     env: dict[str, str]
+    aws: Sandbox
 
     async def delegate(self, argv: tuple[str, ...], timeout: float = 90) -> tuple[int, str]:
         """Run `delegate ARGV` from the clone's root, as the user's shell would."""
@@ -189,7 +190,7 @@ async def stack(sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                                   tags=("ecs",)) as delegate:
             await delegate.registered()
             yield Stack(clone, {**env, "MANAGER_HOST_AND_PORT": manager.url,
-                                "MANAGER_ADMIN_TOKEN": ADMIN_TOKEN})
+                                "MANAGER_ADMIN_TOKEN": ADMIN_TOKEN}, sandbox)
 
 
 def test_the_docs_have_examples_and_every_example_file_is_run() -> None:
@@ -228,3 +229,46 @@ def test_a_fenced_file_is_found_by_its_type_or_steps() -> None:
     assert found is not None and found.argv == ("submit", "doc-example-3.yaml", "--follow")
     assert _file_example("X.md", "Heading", 3, "name: not a task\n") is None
     assert _file_example("X.md", "Heading", 3, "a: [unclosed\n") is None
+
+
+def quoted(heading: str) -> list[str]:
+    """The ```text blocks docs/tasks.md shows under ``heading``, one string each."""
+    return [body for title, _, language, body in fenced_blocks("docs/tasks.md")
+            if title == heading and language == "text"]
+
+
+def _same_shape(text: str) -> str:
+    """Ids and times differ from run to run; what the messages say must not."""
+    text = re.sub(r"exe-[0-9a-f]{12}", "exe-ID", text)
+    return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "TIME", text)
+
+
+async def test_rollbacks_on_request_say_what_the_docs_quote(stack: Stack) -> None:
+    """docs/tasks.md "Rollbacks on request": rolling back a superseded execution is
+    refused with the quoted text (exit 8); forced, its step refuses with the quoted error
+    (exit 1), and the live service is left running."""
+    refused, step_refused = quoted("Rollbacks on request")
+    for argv in [*(s.argv for s in SETUP[:1]),
+                 ("submit", "docs/examples/rolling-execution.yaml"),
+                 ("submit", "docs/examples/canary-execution.yaml")]:
+        code, out = await stack.delegate(argv)
+        assert code == 0, out
+    before = live_service(stack)
+    code, out = await stack.delegate(("execution", "list", "-o", "json"))
+    first = json.loads(out)["executions"][-1]["execution_id"]
+    code, out = await stack.delegate(("execution", "rollback", first, "--follow"))
+    assert code == 8, out
+    assert _same_shape(refused.strip()) in _same_shape(out), out
+    code, out = await stack.delegate(("execution", "rollback", first, "--force", "--follow"))
+    assert code == 1, out
+    assert step_refused.strip() in out, out
+    assert live_service(stack) == before and before[0] == "ACTIVE"
+
+
+def live_service(stack: Stack) -> tuple[str, str, int]:
+    """myapp's status, task definition and desired count, as ECS has them."""
+    found = stack.aws.client("ecs").describe_services(cluster="ecs-tutorial",
+                                                      services=["myapp"])["services"]
+    assert len(found) == 1, found
+    return found[0]["status"], found[0]["taskDefinition"], found[0]["desiredCount"]
+
