@@ -20,14 +20,16 @@ Figures, not assertions:
 
   where deploys are ranked k = 0, 1, ... by submission (the manager's ``created_at``),
   T0 is the first one's ``created_at``, c ranges over the categories in which every
-  deploy makes exactly one call (DescribeServices before the change, in service-read;
-  RegisterTaskDefinition, task-definition-modify; CreateService, service-modify), and
+  deploy makes exactly one call (service-read: the DescribeServices that reads the
+  service before it is changed; task-definition-modify: RegisterTaskDefinition;
+  service-modify: CreateService), and
   ``solo`` is the median submission-to-end time of three deploys run alone before the
   batch (in another Region, so the batch's buckets start full). That is: the time the
   deploy would end if every bucket served those calls in submission order at exactly
   the published rate, and the rest of the deploy took what it takes alone. Status polls
-  (more DescribeServices) are left out of the slot count, so the bound is slightly
-  optimistic, never pessimistic. Reported: p50, p99, max, and how many are over 5 s.
+  (more DescribeServices) are left out of the slot count, so the earliest can only be
+  too early and a lateness only overstated. Reported: p50, p99, max, and how many are
+  over 5 s.
 * throttled answers per category, and failed deploys (any end but SUCCESS).
 
 Run: ``python bench/ecs_pacing.py [--deploys 120] [--poll 1s] [--tick 0.2] [-o json]``.
