@@ -7,18 +7,25 @@ lets a RegisterTaskDefinition storm slow DescribeServices too. Here each categor
 its own bucket, seeded with ECS's published figures; a ThrottlingException cuts only
 that category's rate, which then recovers gradually.
 
-Waiting is FIFO-fair without a lock: each caller takes a ticket and goes when the
-bucket's credit reaches it, so no event loop owns the bucket and a late caller never
-overtakes an early one. After each sleep the waiter looks again, so a rate cut while it
-waits is honoured.
+Waiting is ordered by when the calling task made its first ECS call (then by arrival),
+so the deploys that started first finish first: in arrival order, the status polls of
+the first deploys of a batch of N waited behind the other N - 1 deploys' first
+DescribeServices, and a throttled call's retry went to the back of the queue. There is
+no lock and no event loop owns a bucket: each waiter sleeps until the credit reaches its
+place in the queue and then looks again, so a rate cut or a more senior caller arriving
+while it waits is honoured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
+import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 # Copied from sandbox/throttle.py, which takes them from ECS's published request
 # throttling table (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/
@@ -60,10 +67,16 @@ CATEGORIES: dict[str, str] = {
     "ListServiceDeployments": "service-deployment",
 }
 
-# We go a little under ECS's sustained rates: our clock starts when the first request
-# leaves, ECS's when it arrives, so pacing at exactly the published rate is throttled
-# whenever the first call was slower than a later one (a new connection always is).
-HEADROOM = 0.9
+# We pace at ECS's sustained rates but keep back part of the burst. Our clock starts
+# when a request leaves, ECS's when it arrives, so at exactly the published figures a
+# call that arrives sooner after the previous one than it left (the first call, on a new
+# connection, is always the slowest) is throttled. Tokens kept back absorb that: with
+# RESERVE_SECONDS' worth of the rate (at least one token) unused, a call may arrive that
+# much early. A reserve costs its tokens once; a rate under ECS's (10 % here before)
+# costs that share of every long batch (bench/ecs_pacing.py, N = 120: the wall 13.5 %
+# over the floor, deploys up to 15 s after their own calls' earliest end).
+# If ECS refills slower than published, a throttle halves the rate below.
+RESERVE_SECONDS = 0.5
 # A throttle means someone else (another delegate, the console) shares the account's
 # bucket: halve our rate, but never below this, so a call still goes every 2 s.
 RATE_FLOOR = 0.5
@@ -72,35 +85,55 @@ RATE_FLOOR = 0.5
 RECOVERY_PER_SECOND = 0.05
 
 
+# When the current task made its first ECS call: its place in every bucket's queue. Set
+# on that first call, so a task's later calls, and the tasks it starts afterwards (the
+# shared DescribeServices poller is started by the first deploy that watches), keep it.
+_SENIORITY: ContextVar[float | None] = ContextVar("ecs_pacing_seniority", default=None)
+
+Place = tuple[float, int]  # (seniority, arrival)
+
+
+def reserve(burst: float, rate: float) -> float:
+    """Tokens of the published burst kept back (see RESERVE_SECONDS)."""
+    return min(burst - 1, max(1.0, math.ceil(rate * RESERVE_SECONDS)))
+
+
 @dataclass
 class Bucket:
-    """Tokens are ``credit - taken``; negative means callers are queued."""
+    """Tokens are ``credit - served``; ``waiting`` holds the queue's places, in order."""
 
     burst: float
     seed_rate: float
     rate: float
     credit: float
     stamp: float
-    taken: int = 0
+    served: int = 0
+    waiting: list[Place] = field(default_factory=list)
 
     def refill(self, now: float) -> None:
         elapsed = max(0.0, now - self.stamp)
         self.stamp = now
-        self.credit = min(self.credit + elapsed * self.rate, self.taken + self.burst)
+        self.credit = min(self.credit + elapsed * self.rate, self.served + self.burst)
         self.rate = min(self.seed_rate,
                         self.rate + self.seed_rate * RECOVERY_PER_SECOND * elapsed)
 
-    def wait_for(self, ticket: int) -> float:
-        """Seconds until ``ticket`` may go at today's rate (0 if it may go now). The
-        slack absorbs float rounding, which could otherwise leave a waiter sleeping
-        for nanoseconds again and again."""
-        short = ticket - self.credit
+    def wait_for(self, place: Place) -> float:
+        """Seconds until ``place`` may go at today's rate (0 if it may go now): when
+        the credit covers it and everyone ahead of it. The slack absorbs float rounding,
+        which could otherwise leave a waiter sleeping for nanoseconds again and again."""
+        ahead = bisect.bisect_left(self.waiting, place)
+        short = self.served + ahead + 1 - self.credit
         return short / self.rate if short > 1e-6 else 0.0
+
+    def leave(self, place: Place) -> None:
+        index = bisect.bisect_left(self.waiting, place)
+        if index < len(self.waiting) and self.waiting[index] == place:
+            del self.waiting[index]
 
     def throttled(self, now: float) -> None:
         self.refill(now)
         self.rate = max(RATE_FLOOR, self.rate / 2)
-        self.credit = min(self.credit, float(self.taken))  # the server says: empty
+        self.credit = min(self.credit, float(self.served))  # the server says: empty
 
 
 class Pacer:
@@ -112,6 +145,7 @@ class Pacer:
         self._now = now
         self._sleep = sleep
         self._buckets: dict[tuple[str, str, str], Bucket] = {}
+        self._arrivals = itertools.count()
 
     def bucket(self, identity: str, region: str, action: str) -> Bucket | None:
         category = CATEGORIES.get(action)
@@ -121,27 +155,34 @@ class Pacer:
         found = self._buckets.get(key)
         if found is None:
             burst, rate = BUCKETS[category]
-            rate *= HEADROOM
+            burst -= reserve(burst, rate)
             found = self._buckets[key] = Bucket(burst, rate, rate, burst, self._now())
         return found
 
+    def _seniority(self) -> float:
+        seniority = _SENIORITY.get()
+        if seniority is None:
+            seniority = self._now()
+            _SENIORITY.set(seniority)
+        return seniority
+
     async def acquire(self, identity: str, region: str, action: str) -> None:
-        """Wait for this action's category to have a token, in arrival order."""
+        """Wait for this action's category to have a token, in seniority order."""
         bucket = self.bucket(identity, region, action)
         if bucket is None:
             return
+        place = (self._seniority(), next(self._arrivals))
         bucket.refill(self._now())
-        bucket.taken += 1
-        ticket = bucket.taken
+        bisect.insort(bucket.waiting, place)
         try:
-            while (delay := bucket.wait_for(ticket)) > 0:
+            while (delay := bucket.wait_for(place)) > 0:
                 await self._sleep(delay)
                 bucket.refill(self._now())
-        except asyncio.CancelledError:
-            # A cancelled task's slot goes to whoever asks next (one already asleep
-            # keeps the wake-up it computed), rather than being lost.
-            bucket.credit += 1
-            raise
+        finally:
+            # Gone, served or cancelled: a cancelled waiter takes no token, and those
+            # behind it move up (one already asleep keeps the wake-up it computed).
+            bucket.leave(place)
+        bucket.served += 1
 
     def throttled(self, identity: str, region: str, action: str) -> None:
         """ECS throttled this action: slow its category down, and only it."""
