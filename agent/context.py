@@ -202,6 +202,21 @@ class TaskRegistry:
         return iter(self._types[n] for n in self.names())
 
 
+def params_with_defaults(model: type[BaseModel], params: dict[str, Any],
+                         defaults: Any) -> dict[str, Any]:
+    """``params`` plus each offered default (the execution's region, cluster and
+    credentials: ``wire.protocol.PARAM_DEFAULTS``) whose field the model declares and the
+    params leave unset; a type that declares no such field never sees it."""
+    if not isinstance(defaults, dict) or not defaults:
+        return params
+    merged = dict(params)
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if key in defaults and key not in params and name not in params:
+            merged[key] = defaults[key]
+    return merged
+
+
 def load_registry() -> TaskRegistry:
     """Task types come from the ``ecs_delegate.tasks`` entry point group, so this
     package never imports a handler module by name."""

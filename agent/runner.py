@@ -24,11 +24,12 @@ from agent.context import (
     TaskLog,
     TaskRegistry,
     TaskTimedOut,
+    params_with_defaults,
 )
 from agent.masking import Masker
 from agent.outbox import Outbox
 from agent.stream import TaskStream
-from wire.protocol import ResultPayload, TaskSpec, TaskStatus
+from wire.protocol import PARAM_DEFAULTS, ResultPayload, TaskSpec, TaskStatus
 
 log = structlog.get_logger("agent.runner")
 
@@ -170,7 +171,8 @@ class Runner:
                     + ", ".join(self.registry.names())
                 )
             if task_type.params_model is not None:
-                ctx.params = _parse_params(task_type.params_model, spec.params)
+                ctx.params = _parse_params(task_type.params_model, params_with_defaults(
+                    task_type.params_model, spec.params, spec.context.get(PARAM_DEFAULTS)))
             async with asyncio.timeout(spec.timeout):
                 returned = await task_type.handler(ctx)
             if returned:

@@ -22,6 +22,7 @@ Values only known at run time print as expressions: step outputs
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import re
 import sys
@@ -31,7 +32,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from agent.context import TaskContext, TaskLog
+from agent.context import TaskContext, TaskLog, TaskRegistry, load_registry, params_with_defaults
 from tasks.manifests import (
     ManifestError,
     ManifestErrors,
@@ -105,6 +106,56 @@ def _pydantic_errors(exc: ValidationError, prefix: str, file: str) -> list[Manif
     return out
 
 
+_REGISTRY: TaskRegistry | None = None
+
+
+def _registry() -> TaskRegistry:
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = load_registry()
+    return _REGISTRY
+
+
+def _unresolved(value: Any) -> bool:
+    return isinstance(value, str) and "<+" in value
+
+
+def check_params(step: dict[str, Any], params: dict[str, Any], defaults: dict[str, Any],
+                 *, file: str, prefix: str) -> list[ManifestError]:
+    """The step's type exists and its params fit that type's model, as the delegate
+    will check them (with the execution's region, cluster and credentials offered).
+    A field still holding an expression the run resolves is not judged offline."""
+    registry = _registry()
+    step_type = str(step.get("type") or "")
+    task_type = registry.get(step_type)
+    if task_type is None:
+        close = difflib.get_close_matches(step_type, registry.names(), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else \
+            f"; known types: {', '.join(registry.names())}"
+        return [ManifestError(f"unknown step type {step_type!r}{hint}", file=file,
+                              path=f"{prefix}.type")]
+    if task_type.params_model is None:
+        return []
+    model = task_type.params_model
+    try:
+        model.model_validate(params_with_defaults(model, params, defaults))
+    except ValidationError as exc:
+        fields = [info.alias or name for name, info in model.model_fields.items()]
+        out = []
+        for err in exc.errors():
+            if _unresolved(err.get("input")):
+                continue
+            path = ".".join([f"{prefix}.params", *(str(p) for p in err["loc"])])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
+                close = difflib.get_close_matches(str(err["loc"][0]), fields, n=1)
+                msg += f"; did you mean {close[0]!r}?" if close else \
+                    f"; {step_type} takes: {', '.join(fields)}"
+            out.append(ManifestError(msg, file=file, path=path))
+        return out
+    return []
+
+
 def _problems(exc: ManifestError) -> list[ManifestError]:
     return exc.errors if isinstance(exc, ManifestErrors) else [exc]
 
@@ -151,6 +202,10 @@ async def _check_step(step: dict[str, Any], *, file: str, base: Path,
                         file=file)
     except ManifestError as exc:
         return report, _problems(exc)
+    offered = {k: v for k, v in (("region", region), ("cluster", cluster)) if v is not None}
+    wrong = check_params(step, params, offered, file=file, prefix=prefix)
+    if wrong:
+        return report, wrong
     region = params.get("region", region)
     cluster = params.get("cluster", cluster)
     variables = Variables(context=context, region=region, cluster=cluster,
@@ -201,7 +256,11 @@ async def validate_file(path: Path, data: bytes,
         context = {key: doc[key] for key in ("artifact", "serviceVariables", "env")
                    if key in doc}
         context["infra"] = {k: infra[k] for k in ("region", "cluster") if k in infra}
-        all_steps = [("steps", s) for s in doc.get("steps") or []]
+        prov: dict[str, Any] = doc["provisioner"] if isinstance(doc.get("provisioner"),
+                                                                dict) else {}
+        all_steps = [("provisioner.steps", s) for s in prov.get("steps") or []]
+        all_steps += [("provisioner.rollbackSteps", s) for s in prov.get("rollbackSteps") or []]
+        all_steps += [("steps", s) for s in doc.get("steps") or []]
         all_steps += [("rollbackSteps", s) for s in doc.get("rollbackSteps") or []]
         for index, (group, step) in enumerate(all_steps):
             if not isinstance(step, dict):

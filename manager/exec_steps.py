@@ -1,7 +1,8 @@
-"""What one execution step becomes: the task to queue (params with the infrastructure
-merged in and the manager's expressions resolved, the context the delegate renders
-manifests with), or the reason it is skipped or fails before it reaches a delegate.
-Pure: the caller reads the rows and stores the result."""
+"""What one execution step becomes: the task to queue (params with the manager's
+expressions resolved; the context the delegate renders manifests with, and the
+infrastructure it fills into the params of step types that declare it), or the reason
+it is skipped or fails before it reaches a delegate. Pure: the caller reads the rows and
+stores the result."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 from manager.expressions import ExpressionError, MissingOutput, Resolver
 from manager.models import Step
+from manager.provisioning import ProvisionerError, outputs_of, resolve_infrastructure
 from manager.taskstore import NewTask
-from wire.protocol import TaskStatus
+from wire.protocol import PARAM_DEFAULTS, TaskStatus
 
 _INFRA_PARAMS = ("region", "cluster", "credentials")
 
@@ -44,14 +46,28 @@ def earlier_of(runs: list[dict[str, Any]], tasks: dict[str, Any]) -> Earlier:
     return Earlier(outputs, statuses)
 
 
-def _context(execution_id: str, spec: dict[str, Any], earlier: Earlier) -> dict[str, Any]:
-    infra = spec.get("infrastructure") or {}
+def provisioned(spec: dict[str, Any], earlier: Earlier) -> dict[str, Any] | None:
+    """The provisioner steps' outputs, once all of them succeeded (else None)."""
+    succeeded = {k for k, v in earlier.statuses.items() if v == TaskStatus.SUCCESS}
+    return outputs_of(spec, earlier.outputs, succeeded)
+
+
+def infrastructure(spec: dict[str, Any], earlier: Earlier) -> dict[str, Any]:
+    """The execution's infrastructure with its ``<+provisioner.NAME>`` fields resolved
+    (left out while the provisioner steps have not all succeeded)."""
+    return resolve_infrastructure(spec.get("infrastructure") or {},
+                                  provisioned(spec, earlier))
+
+
+def _context(execution_id: str, spec: dict[str, Any], earlier: Earlier,
+             infra: dict[str, Any]) -> dict[str, Any]:
     return {
         "artifact": spec.get("artifact") or {},
         "primary": {"artifact": spec.get("artifact") or {}},
         "serviceVariables": spec.get("serviceVariables") or {},
         "env": spec.get("env") or {},
         "infra": {k: infra.get(k) for k in ("region", "cluster")},
+        "provisioner": provisioned(spec, earlier) or {},
         "execution": {"id": execution_id, "name": spec["name"],
                       "steps": {k: {"output": v} for k, v in earlier.outputs.items()}},
     }
@@ -69,23 +85,28 @@ def skip_reason(exc: MissingOutput, earlier: Earlier) -> str | None:
 
 def plan_step(*, execution_id: str, account_id: str | None, spec: dict[str, Any],
               step: Step, phase: str, earlier: Earlier, secrets: dict[str, str]) -> StepPlan:
-    infra = spec.get("infrastructure") or {}
     where = f"{'steps' if phase == 'steps' else 'rollbackSteps'}[{step.id}].params"
     params = dict(step.params)
-    for key in _INFRA_PARAMS:
-        if key not in params and infra.get(key) is not None:
-            params[key] = infra[key]
     error = skipped = None
     try:
-        params = Resolver(outputs=earlier.outputs, infra=infra).resolve(params, where)
+        infra = infrastructure(spec, earlier)
+    except ProvisionerError as exc:
+        infra, error = {}, str(exc)
+    try:
+        params = Resolver(outputs=earlier.outputs, infra=infra,
+                          provisioned=provisioned(spec, earlier)).resolve(params, where)
     except MissingOutput as exc:
         skipped = skip_reason(exc, earlier) if phase == "rollback" else None
-        error = None if skipped else str(exc)
-    except ExpressionError as exc:
-        error = str(exc)
+        error = error or (None if skipped else str(exc))
+    except (ExpressionError, ProvisionerError) as exc:
+        error = error or str(exc)
     selectors = step.selectors if step.selectors is not None else spec.get("selectors") or []
+    context = _context(execution_id, spec, earlier, infra)
+    # The infrastructure is offered, not imposed: the delegate fills these into the params
+    # of a step type that declares them (a CloudFormation or shell step takes no cluster).
+    context[PARAM_DEFAULTS] = {k: infra[k] for k in _INFRA_PARAMS if infra.get(k) is not None}
     task = NewTask(type=step.type, selectors=selectors, params=params, secrets=dict(secrets),
-                   context=_context(execution_id, spec, earlier),
+                   context=context,
                    timeout=step.timeout or 3600.0, account_id=account_id,
                    execution_id=execution_id, step_id=step.id)
     return StepPlan(task=task, error=error, skipped=skipped)

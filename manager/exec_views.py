@@ -32,4 +32,5 @@ def execution_view(row: Any, store: TaskStore) -> dict[str, Any] | None:
             "rollback_requested": bool(row["rollback_requested"]),
             "waiting_reason": row["waiting_reason"], "error": row["error"],
             "created_at": row["created_at"], "started_at": row["started_at"],
-            "ended_at": row["ended_at"], "runs": runs}
+            "ended_at": row["ended_at"], "runs": runs,
+            "infrastructure": spec.get("resolvedInfrastructure", spec.get("infrastructure"))}

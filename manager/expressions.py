@@ -1,18 +1,20 @@
 """``<+...>`` expressions the manager resolves when it dispatches an execution step.
 
 The manager resolves what only it knows — ``<+execution.steps.ID.output.KEY>``,
-``<+infra.region>``, ``<+infra.cluster>`` — and leaves the rest of the context
-(``<+primary.artifact.image>``, ``<+serviceVariables.X>``, ``<+env.name>``,
+``<+provisioner.NAME>``, ``<+infra.region>``, ``<+infra.cluster>`` — and leaves the rest
+of the context (``<+primary.artifact.image>``, ``<+serviceVariables.X>``, ``<+env.name>``,
 ``<+env.variables.X>``, ``<+secrets.getValue("X")>``, ``<+targetGroupArn>``) for the
 delegate, which renders the manifests it fetches with the context that travels in
-``TaskSpec.context``. Nothing
-reads a process environment. An expression nobody knows is an error naming it."""
+``TaskSpec.context``. Nothing reads a process environment. An expression nobody knows is
+an error naming it."""
 
 from __future__ import annotations
 
 import json
 import re
 from typing import Any
+
+from manager.provisioning import lookup
 
 EXPRESSION = re.compile(r"<\+([^<>]+?)>")
 _STEP_OUTPUT = re.compile(r"execution\.steps\.([^.]+)\.output\.(.+)")
@@ -44,10 +46,13 @@ class MissingOutput(ExpressionError):
 
 
 class Resolver:
-    def __init__(self, *, outputs: dict[str, dict[str, Any]], infra: dict[str, Any]) -> None:
+    def __init__(self, *, outputs: dict[str, dict[str, Any]], infra: dict[str, Any],
+                 provisioned: dict[str, Any] | None = None) -> None:
         # outputs: step id -> output of a step that has run (absent: not run yet).
         self.outputs = outputs
         self.infra = infra
+        # The provisioner steps' outputs; None until all of them succeeded.
+        self.provisioned = provisioned
 
     def resolve(self, value: Any, where: str) -> Any:
         if isinstance(value, dict):
@@ -85,6 +90,8 @@ class Resolver:
                                         f"{key!r} (its outputs: {have})", step_id, key)
                 value = value[part]
             return True, value
+        if expr.startswith("provisioner."):
+            return True, lookup(expr.removeprefix("provisioner."), self.provisioned, where)
         if expr.startswith("infra."):
             key = expr.removeprefix("infra.")
             if key not in _INFRA_KEYS:
@@ -99,6 +106,7 @@ class Resolver:
             return False, None
         raise ExpressionError(
             f"{where}: unknown expression <+{expr}>; known: <+execution.steps.ID.output.KEY>, "
+            "<+provisioner.NAME>, "
             "<+infra.region>, <+infra.cluster>, <+primary.artifact.image>, "
             "<+serviceVariables.NAME>, <+env.name>, <+env.variables.NAME>, "
             "<+secrets.getValue(\"NAME\")>, <+targetGroupArn>")

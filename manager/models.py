@@ -60,6 +60,14 @@ class RollbackStep(Step):
     rolls_back: str = Field(alias="rollsBack", description="id of the step this rolls back")
 
 
+class Provisioner(_In):
+    """Steps that create the infrastructure before the deployment (see
+    manager/provisioning.py): their outputs are ``<+provisioner.NAME>``."""
+
+    steps: list[Step] = Field(min_length=1)
+    rollback_steps: list[RollbackStep] = Field(default_factory=list, alias="rollbackSteps")
+
+
 class ExecutionFile(_In):
     """An execution file: ordered steps plus rollback steps (see docs/api.md)."""
 
@@ -73,23 +81,41 @@ class ExecutionFile(_In):
     secrets: dict[str, str] = Field(default_factory=dict)
     steps: list[Step] = Field(min_length=1)
     rollback_steps: list[RollbackStep] = Field(default_factory=list, alias="rollbackSteps")
+    provisioner: Provisioner | None = None
     account_id: str | None = None
+
+    def _all_steps(self) -> list[tuple[str, Step]]:
+        prov = self.provisioner
+        return [*((f"provisioner.steps[{i}]", s) for i, s in
+                  enumerate(prov.steps if prov else [])),
+                *((f"provisioner.rollbackSteps[{i}]", s) for i, s in
+                  enumerate(prov.rollback_steps if prov else [])),
+                *((f"steps[{i}]", s) for i, s in enumerate(self.steps)),
+                *((f"rollbackSteps[{i}]", s) for i, s in enumerate(self.rollback_steps))]
 
     @model_validator(mode="after")
     def _ids(self) -> ExecutionFile:
         seen: set[str] = set()
-        for i, step in enumerate([*self.steps, *self.rollback_steps]):
+        for where, step in self._all_steps():
             if step.id in seen:
-                where = f"steps[{i}]" if i < len(self.steps) else \
-                    f"rollbackSteps[{i - len(self.steps)}]"
                 raise ValueError(f"{where}.id: step id {step.id!r} is used twice")
             seen.add(step.id)
+        prov_ids = {s.id for s in self.provisioner.steps} if self.provisioner else set()
         step_ids = {s.id for s in self.steps}
-        for i, rb in enumerate(self.rollback_steps):
-            if rb.rolls_back not in step_ids:
-                raise ValueError(
-                    f"rollbackSteps[{i}].rollsBack: {rb.rolls_back!r} is not the id of a step "
-                    f"(steps: {', '.join(sorted(step_ids))})")
+        groups = [("rollbackSteps", self.rollback_steps, step_ids)]
+        if self.provisioner:
+            groups.append(("provisioner.rollbackSteps", self.provisioner.rollback_steps,
+                           prov_ids))
+        for name, rollbacks, ids in groups:
+            for i, rb in enumerate(rollbacks):
+                if rb.rolls_back not in ids:
+                    raise ValueError(
+                        f"{name}[{i}].rollsBack: {rb.rolls_back!r} is not the id of a step "
+                        f"in its section (steps: {', '.join(sorted(ids))})")
+        if self.provisioner is None and "<+provisioner." in str(
+                self.infrastructure.model_dump()):
+            raise ValueError("infrastructure uses <+provisioner.NAME> but the execution has "
+                             "no provisioner section to produce it")
         return self
 
 
@@ -229,6 +255,10 @@ class ExecutionView(BaseModel):
     started_at: float | None
     ended_at: float | None
     runs: list[StepRunView]
+    infrastructure: dict[str, Any] | None = Field(
+        default=None, description="where it deploys: the execution's infrastructure, with "
+                                  "<+provisioner.NAME> fields resolved once its provisioner "
+                                  "steps have run")
 
 
 class RollbackRequest(_In):

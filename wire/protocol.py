@@ -79,6 +79,12 @@ class DelegateState(StrEnum):
 # --------------------------------------------------------------------------- task spec
 
 
+# A key of ``TaskSpec.context``: params an execution offers every step (its region,
+# cluster and credentials). The delegate fills each into the params of a task type whose
+# model declares that field, when the params do not set it; other types never see them.
+PARAM_DEFAULTS = "paramDefaults"
+
+
 class TaskSpec(_Msg):
     """What a delegate needs to run one task. Secrets travel only in ``assign``."""
 

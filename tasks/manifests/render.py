@@ -13,6 +13,7 @@ What an expression can name (the task's expression context, see ``agent.context`
     env.name / env.variables.NAME    context["env"]
     infra.region / infra.cluster     the step's region and cluster
     execution.steps.ID.output.KEY    context["execution"]["steps"][ID]["output"][KEY]
+    provisioner.NAME                 an output of the execution's provisioner steps
     secrets.getValue("NAME")         the task's secrets; the value is registered for masking
     NAME                             an extra variable from the caller (targetGroupArn)
 
@@ -59,6 +60,7 @@ class Variables:
             "env": ctx.get("env") or {},
             "infra": infra,
             "execution": ctx.get("execution") or {},
+            "provisioner": ctx.get("provisioner") or {},
         }
         root.update(self.extra)
         return root

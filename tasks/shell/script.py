@@ -75,9 +75,10 @@ async def _environment(params: ShellScriptParams, ctx: TaskContext,
                        workdir: str, outdir: str) -> dict[str, str]:
     env = {k: os.environ[k] for k in _PASSED_THROUGH if k in os.environ}
     # Tools installed beside the delegate (the AWS CLI of its image or of the sandbox
-    # extra) are found even when the delegate's virtualenv is not on PATH.
+    # extra) come first, so a script gets the CLI that matches the delegate's AWS SDK
+    # rather than whichever other `aws` the host has.
     tools = os.path.dirname(sys.executable)
-    env["PATH"] = os.pathsep.join(p for p in (env.get("PATH", os.defpath), tools) if p)
+    env["PATH"] = os.pathsep.join(p for p in (tools, env.get("PATH", os.defpath)) if p)
     env["TMPDIR"] = workdir
     env[_OUTPUT_DIR] = outdir
     if params.region:

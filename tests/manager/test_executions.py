@@ -75,8 +75,10 @@ async def test_failed_step_rolls_back_newest_first_with_outputs(manager: Manager
     eid = r.json()["execution_id"]
     run = Runner(d)
     p1 = await run.step(output={"arn": "arn:td:1", "rollback": {"desired": 2}})
-    assert p1.params["region"] == "us-east-1" and p1.params["cluster"] == "c1"
-    assert p1.params["credentials"] == {"type": "inherit"}
+    # The infrastructure is offered to the delegate, which fills in declared params only.
+    assert "region" not in p1.params and "cluster" not in p1.params
+    assert p1.context["paramDefaults"] == {"region": "us-east-1", "cluster": "c1",
+                                           "credentials": {"type": "inherit"}}
     assert p1.secrets == {"DB_PASSWORD": "s3cr3t-value-123"}
     p2 = await run.step(TaskStatus.FAILED, output={"rollback": "p2-data"}, error="boom")
     assert p2.params["arn"] == "arn:td:1"
