@@ -4,7 +4,8 @@ DeregisterTaskDefinition makes a revision INACTIVE. ECS then refuses CreateServi
 UpdateService and RunTask that name it (``ClientException: TaskDefinition is inactive``),
 but only after a window of up to about ten minutes during which it still works; services
 already running it keep running and scaling. A family named without a revision means its
-latest ACTIVE revision.
+latest ACTIVE revision. Revision numbers are never reused, even after DeleteTaskDefinitions
+(moto would number the next registration 1 again once a family's revisions are deleted).
 
 The sandbox's window is ``CLOCK.inactive_grace_seconds`` simulated seconds (counted in
 simulator ticks; default 0: refused at once, so tests need not wait), set with
@@ -34,6 +35,40 @@ def install(backend: type[EC2ContainerServiceBackend]) -> None:
         backend.deregister_task_definition)
     backend.describe_task_definition = _describe(  # type: ignore[method-assign]
         backend.describe_task_definition)
+    backend.delete_task_definitions = _delete(  # type: ignore[method-assign]
+        backend.delete_task_definitions)
+    backend._get_last_task_definition_revision_id = _last_revision(  # type: ignore[method-assign]
+        backend._get_last_task_definition_revision_id)
+
+
+def _highest_deleted(backend: EC2ContainerServiceBackend) -> dict[str, int]:
+    found: dict[str, int] = backend.__dict__.setdefault("_sandbox_deleted_revisions", {})
+    return found
+
+
+def _delete(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def delete_task_definitions(self: EC2ContainerServiceBackend,
+                                task_definitions: list[str]) -> Any:
+        highest = _highest_deleted(self)
+        for family, revisions in self.task_definitions.items():
+            if revisions:
+                highest[family] = max(highest.get(family, 0), *revisions)
+        return original(self, task_definitions)
+
+    return delete_task_definitions
+
+
+def _last_revision(original: Callable[..., int | None]) -> Callable[..., int | None]:
+    @functools.wraps(original)
+    def last_revision(self: EC2ContainerServiceBackend, family: str) -> int | None:
+        deleted = _highest_deleted(self).get(family)
+        last = original(self, family)
+        if deleted is None:
+            return last
+        return max(deleted, last or 0)
+
+    return last_revision
 
 
 def _deregister(original: Callable[..., TaskDefinition]) -> Callable[..., TaskDefinition]:

@@ -120,3 +120,16 @@ def test_a_deregistered_revision_works_until_the_grace_window_ends(
 def test_a_negative_grace_window_is_refused(sandbox: Sandbox) -> None:
     with pytest.raises(ValueError, match="0 or more seconds"):
         sandbox.set_inactive_grace(-1)
+
+
+def test_revision_numbers_are_never_reused_after_deletion(aws: Aws) -> None:
+    ecs = aws.client("ecs")
+    for _ in range(2):
+        register(ecs, "web")
+    for revision in ("web:1", "web:2"):
+        ecs.deregister_task_definition(taskDefinition=revision)
+    assert ecs.delete_task_definitions(taskDefinitions=["web:1", "web:2"])["failures"] == []
+    error = refused(ecs.describe_task_definition, taskDefinition="web:2")
+    assert error["Message"] == "Unable to describe task definition."
+
+    assert register(ecs, "web").endswith(":task-definition/web:3")
