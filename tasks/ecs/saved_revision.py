@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from agent.context import TaskFailed, UnitLog
 from tasks.aws.ports import EcsClient
-from tasks.ecs.errors import aws_errors
+from tasks.ecs.errors import aws_errors, unthrottled
 from tasks.ecs.rollback_guard import short_name
 
 REGISTER = "RegisterTaskDefinition"
@@ -38,13 +38,19 @@ async def capture(ecs: EcsClient, log: UnitLog, arn: str) -> dict[str, Any] | No
     """The definition of ``arn`` as a RegisterTaskDefinition request, or None (with a
     warning) when it cannot be read: the deploy goes on, only that fallback is lost."""
     try:
-        answer = await ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        answer = await _describe(ecs, arn)
     except (ClientError, BotoCoreError) as exc:
         log.warn(f"Could not read task definition {short_name(arn)} ({_reason(exc)}): if "
                  "it is deregistered before a rollback, the rollback cannot register it "
                  "again")
         return None
     return register_request(ecs, answer["taskDefinition"], answer.get("tags"))
+
+
+async def _describe(ecs: EcsClient, arn: str) -> dict[str, Any]:
+    # A throttled read would cost the rollback its fallback: wait for the bucket instead.
+    return await unthrottled(
+        lambda: ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"]))
 
 
 def _reason(exc: Exception) -> str:
@@ -58,7 +64,7 @@ async def _status(ecs: EcsClient, arn: str) -> tuple[str, dict[str, Any] | None]
     """(status, DescribeTaskDefinition answer); ("MISSING", None) when ECS no longer
     knows the revision."""
     try:
-        answer = await ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        answer = await _describe(ecs, arn)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ClientException":
             return "MISSING", None  # "Unable to describe task definition."

@@ -118,3 +118,22 @@ async def test_a_deregistered_revision_the_service_already_runs_again_is_kept(
             "still runs it (ECS keeps it running): keeping it") in rec.lines()
     assert live(aws)["taskDefinition"] == first["taskDefinitionArn"]
     assert revisions(aws) == ["myapp-td:2"]  # nothing registered again
+
+
+async def test_a_running_revision_that_cannot_be_read_is_warned_about_and_the_deploy_goes_on(
+        aws: Aws) -> None:
+    first, _ = await deploy(aws)
+    deregister(aws, first["taskDefinitionArn"], delete=True)  # the service still runs it
+
+    second, rec = await deploy(aws, image="public.ecr.aws/nginx/nginx:1.28")
+    assert second["rollbackData"]["taskDefinition"] is None
+    assert ("Could not read task definition myapp-td:1 (ClientException: Unable to describe "
+            "task definition.): if it is deregistered before a rollback, the rollback "
+            "cannot register it again") in rec.lines("Prepare Rollback Data")
+    assert rec.lines("Deploy")[-1] == " Deployment Successful."
+
+    with pytest.raises(TaskFailed) as failed:
+        await rollback(aws, second["rollbackData"])
+    assert str(failed.value).startswith("Revision myapp-td:1 is MISSING and the rollback data "
+                                        "does not hold its definition")
+    assert live(aws)["taskDefinition"] == second["taskDefinitionArn"]
