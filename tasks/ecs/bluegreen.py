@@ -11,7 +11,9 @@ steady state, attach autoscaling unless the swap step does it.
 Swap: point the prod route at the stage target group and the stage route at the prod one,
 re-tag both services, take autoscaling off the old one and downsize it to 0 (kept).
 
-Rollback: scale the old service back up, put the captured listener actions back, restore
+Rollback: first check that both services are as this deployment left them (task
+definition, desired count, autoscaling: ``bg_guard``), else refuse and write nothing;
+then scale the old service back up, put the captured listener actions back, restore
 tags and the old service's autoscaling, then scale the new service down (after a swap)
 or delete it (no swap, or no old service).
 
