@@ -13,7 +13,9 @@ Installed once per process (moto's state is process-wide). What changes:
 - ListTasks filters by ``serviceName``, defaults to RUNNING, paginates; DescribeTasks looks in
   the given cluster only and reports unknown tasks as MISSING; StopTask walks the task down;
 - RunTask on Fargate works without container-level memory, and its tasks are walked by the
-  simulator instead of by moto's per-DescribeTasks state manager.
+  simulator instead of by moto's per-DescribeTasks state manager;
+- CreateService, UpdateService and RunTask refuse a deregistered (INACTIVE) revision after
+  a grace window, and a bare family means its latest ACTIVE revision (sandbox/revisions).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from moto.ecs.responses import DESCRIBE_TASKS_TAGS, EC2ContainerServiceResponse
 from moto.moto_api._internal.responses import MotoAPIResponse
 from moto.utilities.utils import get_partition
 
-from sandbox import elbv2_patches, services, tasks
+from sandbox import elbv2_patches, revisions, services, tasks
 from sandbox.behaviour import behaviour_for
 from sandbox.runtime import CLOCK, LOCK
 from sandbox.throttle import Throttle
@@ -121,6 +123,7 @@ def _install_backend() -> None:
         backend.describe_services
     )
     backend.stop_task = _stop_task(backend.stop_task)  # type: ignore[method-assign]
+    revisions.install(backend)
 
 
 def _find_task(backend: EC2ContainerServiceBackend, cluster: str, ref: str) -> Task | None:
@@ -244,6 +247,7 @@ def _create_service(original: Method) -> Method:
             raise InvalidParameterException("Creation of service was not idempotent.")
         if existing is not None and existing.status == "DRAINING":
             raise InvalidParameterException("Unable to Start a service that is still Draining.")
+        revisions.refuse_inactive(backend, self._get_param("taskDefinition"))
         result = original(self)
         services.adopt_new_service(result.result["service"], self._get_params())  # type: ignore[index]
         return result
@@ -265,6 +269,7 @@ def _update_service(original: Method) -> Method:
         if params.get("taskDefinition"):
             # before moto touches the service, so a bad reference changes nothing
             td = backend.describe_task_definition(params["taskDefinition"])
+            revisions.refuse_inactive(backend, td.arn)
         before = services.comparable(service)
         config = dict(services.deployment_configuration(service))
         result = original(self)
@@ -299,6 +304,7 @@ def _run_task(original: Method) -> Method:
         if count is not None and not 1 <= count <= 10:
             raise InvalidParameterException("count must be between 1 and 10.")
         backend = self.ecs_backend
+        revisions.refuse_inactive(backend, self._get_param("taskDefinition"))
         result = original(self)
         runs: dict[str, Task] = backend.__dict__.setdefault("_sandbox_runs", {})
         for task in result.result["tasks"]:  # type: ignore[index]

@@ -18,6 +18,8 @@ class Clock:
     tick: int = 0
     tick_seconds: float = 0.2
     throttle: bool = False
+    # How long a deregistered revision still works (sandbox/revisions.py), simulated seconds.
+    inactive_grace_seconds: float = 0.0
 
 
 CLOCK = Clock()

@@ -92,12 +92,18 @@ class Sandbox:
         region: str = DEFAULT_REGION,
         tick: float = 0.2,
         throttle: bool = False,
+        inactive_grace: float = 0.0,
     ) -> None:
+        """``inactive_grace``: simulated seconds a deregistered task definition revision
+        still works for CreateService/UpdateService/RunTask (ECS: up to ~10 minutes)."""
+        if inactive_grace < 0:
+            raise ValueError(f"inactive_grace must be 0 or more seconds, got {inactive_grace!r}")
         self.host = host
         self.port = port
         self.region = region
         self.tick = tick
         self.throttle = throttle
+        self.inactive_grace = inactive_grace
         self._server: ThreadedMotoServer | None = None
         self._simulator: simulator.Simulator | None = None
 
@@ -113,6 +119,7 @@ class Sandbox:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._simulator = simulator.acquire(self.tick)
         CLOCK.throttle = self.throttle
+        CLOCK.inactive_grace_seconds = self.inactive_grace
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         return self
@@ -135,6 +142,13 @@ class Sandbox:
         with LOCK:
             CLOCK.throttle = enabled
             self.throttle = enabled
+
+    def set_inactive_grace(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"inactive_grace must be 0 or more seconds, got {seconds!r}")
+        with LOCK:
+            CLOCK.inactive_grace_seconds = seconds
+            self.inactive_grace = seconds
 
     def client(self, service: str, **config: Any) -> Any:
         return client(service, self.endpoint_url, self.region, **config)

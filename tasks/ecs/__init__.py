@@ -35,16 +35,16 @@ def _register_rolling(registry: TaskRegistry) -> None:
         params_model=RollingDeployParams,
         outputs={**_OUTPUTS, "rollbackData": (
             "what ecs.rolling_rollback needs: {existed, serviceName, taskDefinitionArn, "
-            "desiredCount, scalableTargets, scalingPolicies, serviceArn}, captured before "
-            "any change")},
+            "taskDefinition, desiredCount, scalableTargets, scalingPolicies, serviceArn}, "
+            "captured before any change")},
         units=("Fetch Manifests", "Prepare Rollback Data", "Deploy"),
     ))
     registry.register(TaskType(
         name="ecs.rolling_rollback",
         handler=rolling_rollback,
         summary="Undo ecs.rolling_deploy from its rollbackData: restore the task "
-                "definition, desired count and autoscaling, or delete the service it "
-                "created.",
+                "definition (registered again if it was deregistered since), desired "
+                "count and autoscaling, or delete the service it created.",
         params_model=RollingRollbackParams,
         outputs={**_OUTPUTS, "rolledBack": "true when something was restored or deleted"},
         units=("Rollback",),

@@ -62,6 +62,14 @@ class BlueGreenData(BaseModel):
     scalable_targets: list[dict[str, Any]] = Field(default_factory=list, alias="scalableTargets")
     scaling_policies: list[dict[str, Any]] = Field(default_factory=list, alias="scalingPolicies")
     task_definition_arn: str | None = Field(default=None, alias="taskDefinitionArn")
+    # What the create step left on the new service, for the rollback's guard (None: not
+    # recorded, by an older delegate or a create step that stopped before it).
+    new_desired_count: int | None = Field(
+        default=None, alias="newDesiredCount",
+        description="the desired count the create step gave the new service")
+    new_scalable_targets: list[dict[str, Any]] | None = Field(
+        default=None, alias="newScalableTargets",
+        description="the autoscaling the create step attached to the new service")
 
 
 _Data = Annotated[BlueGreenData | None, BeforeValidator(json_or_empty)]

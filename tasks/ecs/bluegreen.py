@@ -11,7 +11,9 @@ steady state, attach autoscaling unless the swap step does it.
 Swap: point the prod route at the stage target group and the stage route at the prod one,
 re-tag both services, take autoscaling off the old one and downsize it to 0 (kept).
 
-Rollback: scale the old service back up, put the captured listener actions back, restore
+Rollback: first check that both services are as this deployment left them (task
+definition, desired count, autoscaling: ``bg_guard``), else refuse and write nothing;
+then scale the old service back up, put the captured listener actions back, restore
 tags and the old service's autoscaling, then scale the new service down (after a swap)
 or delete it (no swap, or no old service).
 
@@ -28,7 +30,7 @@ from typing import Any
 from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitLog
 from tasks.aws.clients import aws_session
 from tasks.aws.ports import AutoScalingClient, EcsClient, Elbv2Client
-from tasks.ecs import autoscaling, bg_plan, elb
+from tasks.ecs import autoscaling, bg_guard, bg_plan, elb
 from tasks.ecs.bg_params import (
     BlueGreenCreateParams,
     BlueGreenData,
@@ -45,7 +47,6 @@ from tasks.ecs.bg_validation import (
 )
 from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
-from tasks.ecs.rollback_guard import LeftBehind, scaling_bounds
 from tasks.ecs.rollback_guard import check as check_untouched
 from tasks.ecs.service import deployment_id, status_of, watch_deployment
 from tasks.ecs.taskdef import container_definitions, register_task_definition
@@ -231,7 +232,12 @@ async def _create(ctx: TaskContext, ecs: EcsClient, aas: AutoScalingClient, log:
     log.info("")
     green = await _clear_slot(ecs, aas, log, describer, params, plan)
     started = datetime.now(UTC)
+    # What the new service is left with, for the rollback's guard: recorded before the
+    # change too, since the step can fail right after it.
+    left = out["blueGreen"]
+    left.update(newDesiredCount=_planned_count(plan, green), newScalableTargets=[])
     service, verb = await _deploy_green(ecs, log, params, plan, arn, green)
+    left["newDesiredCount"] = service.get("desiredCount", left["newDesiredCount"])
     out.update(newServiceArn=service.get("serviceArn"), deploymentId=deployment_id(service))
     await watch_deployment(describer, ecs, log, params, service, arn, started=started)
     for line in bg_plan.deployed_lines(verb, plan.decision.new_service,
@@ -239,6 +245,18 @@ async def _create(ctx: TaskContext, ecs: EcsClient, aas: AutoScalingClient, log:
                                        plan.data.stage_target_group_arn):
         log.info(line)
     await _green_autoscaling(aas, log, params, plan)
+    if not plan.data.auto_scaling_in_swap_step:
+        left["newScalableTargets"] = plan.scalable_targets
+
+
+def _planned_count(plan: Plan, green: dict[str, Any] | None) -> int:
+    """The desired count the new service gets: the step's, else an updated green
+    service keeps its own, else the service definition's (ECS: 1)."""
+    if plan.desired is not None:
+        return plan.desired
+    if green is not None:
+        return int(green.get("desiredCount") or 0)
+    return int((plan.requests.service_definition or {}).get("desiredCount", 1))
 
 
 async def _clear_slot(ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
@@ -436,7 +454,9 @@ async def _rollback(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitL
     prod_now = elb.forward_target(await elb.current_actions(elbv2, prod))
     swapped = (not data.same_target_group and prod_now == data.stage_target_group_arn) or (
         new is not None and ServiceView.of(new).version == BLUE)
-    _guard_rollback(log, data, new, old, swapped=swapped)
+    _guard_rollback(log, data, new, old, swapped=swapped,
+                    new_targets=await _live_targets(aas, params.cluster, new),
+                    old_targets=await _live_targets(aas, params.cluster, old))
     log.info("The swap step " + ("had moved production to the new service"
                                  if swapped else "had not run") + ".")
     if data.old_service_name:
@@ -463,12 +483,26 @@ async def _rollback(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitL
     log.info("Rollback Successful.")
 
 
+async def _live_targets(aas: AutoScalingClient, cluster: str,
+                        service: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """An ACTIVE service's scalable targets (None for any other: nothing to judge)."""
+    if service is None or status_of(service) != "ACTIVE":
+        return None
+    name = service["serviceName"]
+    with aws_errors(f"Reading the autoscaling of service {name}"):
+        return await autoscaling.scalable_targets(aas, cluster, name)
+
+
 def _guard_rollback(log: UnitLog, data: BlueGreenData, new: dict[str, Any] | None,
-                    old: dict[str, Any] | None, *, swapped: bool) -> None:
+                    old: dict[str, Any] | None, *, swapped: bool,
+                    new_targets: list[dict[str, Any]] | None = None,
+                    old_targets: list[dict[str, Any]] | None = None) -> None:
     """Refuse (nothing written) when someone deployed since: the new service runs another
     task definition than this deployment's, the old one another than it ran (a later
-    deployment replaced it in its slot), or production moved without this deployment."""
-    if data.task_definition_arn is None:
+    deployment replaced it in its slot), either one's desired count or autoscaling is
+    not what this deployment left (bg_guard), or production moved without it."""
+    new_left = bg_guard.new_service(data, swapped=swapped)
+    if new_left is None:
         if swapped:
             raise TaskFailed(
                 f"The prod listener forwards to {data.stage_target_group_arn}, but this "
@@ -476,13 +510,11 @@ def _guard_rollback(log: UnitLog, data: BlueGreenData, new: dict[str, Any] | Non
                 "deployed since; refusing to roll back over it. Deploy the version you "
                 "want instead.")
     else:
-        check_untouched(new, LeftBehind(data.new_service_name, (data.task_definition_arn,)))
-    if data.old_service_name and data.old_task_definition_arn:
-        counts = tuple(dict.fromkeys((data.old_desired_count or 0, 0)))
-        check_untouched(old, LeftBehind(data.old_service_name,
-                                        (data.old_task_definition_arn,),
-                                        desired_counts=counts,
-                                        scaling=scaling_bounds(data.old_scalable_targets)))
+        check_untouched(new, new_left,
+                        new_targets if bg_guard.checks_new_scaling(data) else None)
+    old_left = bg_guard.old_service(data)
+    if old_left is not None:
+        check_untouched(old, old_left, old_targets)
     log.info("The services are as this deployment left them")
 
 

@@ -3,7 +3,9 @@
 The deploy records it before its first change (what the service was), then adds what it
 left (task definition, desired count, deployment id) just before and after its own
 change, so the rollback can check that nobody deployed since (tasks/ecs/rollback_guard).
-Version 1 (before issue 17) lacks what the deployment left."""
+Version 1 (before issue 17) lacks what the deployment left; version 2 lacks the replaced
+task definition's content, which the rollback registers again if someone deregistered
+that revision since (tasks/ecs/saved_revision)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasks.ecs.rollback_guard import LeftBehind, scaling_bounds
 
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
+KNOWN_VERSIONS = (1, 2, CURRENT_VERSION)
 
 
 class RollbackData(BaseModel):
@@ -23,10 +26,15 @@ class RollbackData(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     version: int = Field(
-        default=1, description="2 records what the deployment left; 1 (no field) does not")
+        default=1, description="3 keeps the replaced task definition's content, 2 records "
+                               "what the deployment left, 1 (no field) neither")
     existed: bool
     service_name: str = Field(alias="serviceName", min_length=1)
     task_definition_arn: str | None = Field(default=None, alias="taskDefinitionArn")
+    task_definition: dict[str, Any] | None = Field(
+        default=None, alias="taskDefinition",
+        description="taskDefinitionArn's definition as a RegisterTaskDefinition request, "
+                    "to register it again if it was deregistered (version 3)")
     desired_count: int | None = Field(default=None, alias="desiredCount")
     scalable_targets: list[dict[str, Any]] = Field(default_factory=list,
                                                    alias="scalableTargets")
@@ -49,10 +57,11 @@ class RollbackData(BaseModel):
     @field_validator("version")
     @classmethod
     def _known_version(cls, value: int) -> int:
-        if value not in (1, CURRENT_VERSION):
+        if value not in KNOWN_VERSIONS:
+            known = ", ".join(str(v) for v in KNOWN_VERSIONS)
             raise ValueError(f"rollback data version {value} is not one this delegate "
-                             f"reads (1 or {CURRENT_VERSION}); roll back with the delegate "
-                             "version that deployed it")
+                             f"reads ({known}); roll back with the delegate version that "
+                             "deployed it")
         return value
 
     def dump(self) -> dict[str, Any]:

@@ -24,13 +24,17 @@ class LeftBehind:
     ``task_definitions``: the one it deployed first, then any it accepts as its own (the
     one it replaced, which ECS's circuit breaker rolls back to). ``desired_counts``: the
     counts it left (empty: not checked); ``scaling``: (min, max) of the autoscaling it
-    attached, which may move the count within those bounds."""
+    attached, which may move the count within those bounds; ``scaling_optional``: no
+    autoscaling is as good as ``scaling`` (a later step of the deployment, or of an
+    earlier attempt at the rollback, takes it off or attaches it, and may have stopped
+    before it did)."""
 
     service_name: str
     task_definitions: tuple[str, ...]
     deployment_id: str | None = None
     desired_counts: tuple[int, ...] = ()
     scaling: tuple[int, int] | None = None
+    scaling_optional: bool = False
 
 
 def short_name(arn: str | None) -> str:
@@ -99,11 +103,14 @@ def scaling_refusal(live_targets: Iterable[dict[str, Any]], left: LeftBehind) ->
     """Why the service's autoscaling (DescribeScalableTargets) is not the one this
     deployment left, or None."""
     live = scaling_bounds(live_targets)
-    if live == left.scaling:
+    if live == left.scaling or (live is None and left.scaling_optional):
         return None
+    ours = _bounds(left.scaling)
+    if left.scaling_optional and left.scaling is not None:
+        ours += " or none"
     return (f"service {left.service_name}'s autoscaling is now {_bounds(live)}; this "
-            f"deployment left {_bounds(left.scaling)}: someone changed it since; refusing "
-            "to roll back over it")
+            f"deployment left {ours}: someone changed it since; refusing to roll back "
+            "over it")
 
 
 def check(service: dict[str, Any] | None, left: LeftBehind,

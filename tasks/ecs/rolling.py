@@ -6,8 +6,10 @@ take its autoscaling off and update it; then watch the deployment this step crea
 until it completes, and attach the manifests' scalable targets and scaling policies.
 Everything needed to undo it is in ``output.rollbackData`` before the first change.
 
-Rollback: put the captured task definition, desired count (the larger of the saved and
-live counts) and autoscaling back, or delete the service when the deploy created it;
+Rollback: put the captured task definition (registered again from the rollback data when
+someone deregistered it since: tasks/ecs/saved_revision), desired count (the larger of
+the saved and live counts) and autoscaling back, or delete the service when the deploy
+created it;
 but first check that the service is still as the deploy left it (rollback_guard), so a
 rollback never writes over someone's newer deployment.
 """
@@ -19,14 +21,20 @@ from typing import Any
 
 from agent.context import TaskContext, TaskFailed, UnitLog
 from tasks.aws.clients import aws_session
-from tasks.ecs import autoscaling
+from tasks.ecs import autoscaling, saved_revision
 from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
 from tasks.ecs.fetch import fetch_step_manifests
 from tasks.ecs.params import RollingDeployParams, RollingRollbackParams
 from tasks.ecs.rollback_data import CURRENT_VERSION, RollbackData
 from tasks.ecs.rollback_guard import check as check_untouched
-from tasks.ecs.service import deployment_id, describe_one, status_of, watch_deployment
+from tasks.ecs.service import (
+    deployment_id,
+    describe_one,
+    primary_deployment,
+    status_of,
+    watch_deployment,
+)
 from tasks.ecs.taskdef import register_task_definition
 from tasks.ecs.teardown import wait_inactive
 from tasks.ecs.watcher import ServiceDescriber
@@ -65,8 +73,10 @@ async def _prepare_rollback(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
     if current is not None and status == "ACTIVE":
         with aws_errors(f"Reading the autoscaling of service {name}"):
             targets, policies = await autoscaling.capture(aas, params.cluster, name)
+        running = current.get("taskDefinition")
+        saved = None if not running else await saved_revision.capture(ecs, log, running)
         data = data.model_copy(update={
-            "task_definition_arn": current.get("taskDefinition"),
+            "task_definition_arn": running, "task_definition": saved,
             "desired_count": current.get("desiredCount"), "scalable_targets": targets,
             "scaling_policies": policies, "service_arn": current.get("serviceArn")})
         log.info(f"Service {name} exists: task definition {data.task_definition_arn}, "
@@ -217,26 +227,36 @@ async def _restore(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
         raise TaskFailed(f"The rollback data of service {name} names no task definition; "
                          "it cannot be restored")
     await _guard(aas, log, params.cluster, current, data)
+    # Someone may have deregistered the saved revision since: ECS refuses it by name.
+    named = await saved_revision.usable(ecs, log, data.task_definition_arn,
+                                        data.task_definition,
+                                        running=_primary_task_definition(current))
+    target = named or data.task_definition_arn
     started = datetime.now(UTC)
     await autoscaling.remove(aas, log, params.cluster, name)
     live = int(current.get("desiredCount") or 0)
     desired = max(data.desired_count or 0, live)
-    log.info(f"Rolling back Service {name} to task definition {data.task_definition_arn} "
+    log.info(f"Rolling back Service {name} to task definition {target} "
              f"and desired count {desired}")
+    request: dict[str, Any] = dict(cluster=params.cluster, service=name, desiredCount=desired)
+    if named is not None:
+        request["taskDefinition"] = named
     with aws_errors(f"UpdateService {name}"):
-        service = (await ecs.update_service(
-            cluster=params.cluster, service=name, taskDefinition=data.task_definition_arn,
-            desiredCount=desired))["service"]
-    ctx.output.update(taskDefinitionArn=data.task_definition_arn,
+        service = (await ecs.update_service(**request))["service"]
+    ctx.output.update(taskDefinitionArn=target,
                       serviceArn=service.get("serviceArn"), deploymentId=deployment_id(service))
-    await watch_deployment(describer, ecs, log, params, service, data.task_definition_arn,
-                           started=started)
+    await watch_deployment(describer, ecs, log, params, service, target, started=started)
     log.info("")
     with aws_errors(f"Restoring the autoscaling of service {name}"):
         await autoscaling.attach(aas, log, name, data.scalable_targets, data.scaling_policies)
     ctx.output["rolledBack"] = True
     log.info("")
-    log.info(f" Rolled back Service {name} to {data.task_definition_arn}.")
+    log.info(f" Rolled back Service {name} to {target}.")
+
+
+def _primary_task_definition(service: dict[str, Any]) -> str | None:
+    found = (primary_deployment(service) or {}).get("taskDefinition")
+    return None if found is None else str(found)
 
 
 async def _delete_created(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,

@@ -437,3 +437,40 @@ async def test_a_forced_rollback_over_a_newer_deployment_is_refused_at_the_step(
         "ACTIVE", second_td, 2)
     texts = "\n".join(log_texts(await api.logs(undo["task_id"])))
     assert "Deleting service" not in texts
+
+
+async def test_a_requested_rollback_registers_a_deregistered_revision_again(
+        aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
+    """Issue 16: ECS refuses UpdateService to a deregistered (INACTIVE) revision, so the
+    rollback of the latest deployment, after someone deregistered the revision it
+    restores, registers that revision's saved definition again and deploys it."""
+    ecs = aws.client("ecs")
+
+    def live() -> dict[str, Any]:
+        svc: dict[str, Any] = ecs.describe_services(cluster=aws.cluster,
+                                                    services=["myapp-rb"])["services"][0]
+        return svc
+
+    first, second = await _succeed_in_turn(
+        api, [_rolling_execution(aws, image) for image in ("nginx:1.27", "nginx:1.28")])
+    first_td = (await _finished(api, first))["runs"][0]["output"]["taskDefinitionArn"]
+    ecs.deregister_task_definition(taskDefinition=first_td)
+
+    r = await api.client.post(f"/api/executions/{second}/rollback")
+    assert r.status_code == 200, r.text
+    view = await _finished(api, second)
+    assert view["status"] == "ROLLED_BACK", json.dumps(view)[:2000]
+    undo = next(run for run in view["runs"] if run["phase"] == "rollback")
+    again = undo["output"]["taskDefinitionArn"]
+    short = lambda arn: arn.rsplit("/", 1)[-1]  # noqa: E731
+    assert short(again) == "fargate-task-definition:3"
+    texts = log_texts(await api.logs(undo["task_id"]))
+    assert (f"Revision {short(first_td)} was deregistered; registered it again as "
+            f"{short(again)}") in texts
+    svc = live()
+    assert (svc["status"], svc["taskDefinition"], svc["runningCount"]) == (
+        "ACTIVE", again, svc["desiredCount"])
+    images = [c["image"] for c in ecs.describe_task_definition(
+        taskDefinition=again)["taskDefinition"]["containerDefinitions"]]
+    assert images == [c["image"] for c in ecs.describe_task_definition(
+        taskDefinition=first_td)["taskDefinition"]["containerDefinitions"]]
