@@ -27,14 +27,19 @@ from sandbox.server import DEFAULT_REGION, Sandbox
               help="The Region printed in the exports.")
 @click.option("--throttle/--no-throttle", default=False, show_default=True,
               help="Answer ThrottlingException past ECS's published request rates.")
+@click.option("--inactive-grace", default=0.0, show_default=True,
+              type=click.FloatRange(min=0),
+              help="Simulated seconds a deregistered task definition revision still works "
+                   "in CreateService, UpdateService and RunTask (ECS: up to about 10 "
+                   "minutes; after it, 'TaskDefinition is inactive').")
 @click.option("--seed", is_flag=True,
               help="Create the docs' tutorial resources (cluster ecs-tutorial, a VPC, an ALB "
                    "with prod and stage listeners) and print the values for the examples' "
                    "placeholders.")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="json: one object with the exports (and placeholders).")
-def sandbox(host: str, port: int, tick: float, region: str, throttle: bool, seed: bool,
-            output: str) -> None:
+def sandbox(host: str, port: int, tick: float, region: str, throttle: bool,
+            inactive_grace: float, seed: bool, output: str) -> None:
     """Run the embedded AWS sandbox: a moto server with an ECS simulator.
 
     Services deploy, roll, fail and roll back as on ECS. Images containing
@@ -47,7 +52,8 @@ def sandbox(host: str, port: int, tick: float, region: str, throttle: bool, seed
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
-    box = Sandbox(host=host, port=port, region=region, tick=tick, throttle=throttle)
+    box = Sandbox(host=host, port=port, region=region, tick=tick, throttle=throttle,
+                  inactive_grace=inactive_grace)
     try:
         box.start()
     except OSError as exc:
