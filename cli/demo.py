@@ -129,6 +129,8 @@ async def run_demo(*, tick: float = 0.1, show_logs: bool = True, keep: bool = Fa
              functools.partial(_blue_green, network=network)),
             ("6. One-off task: a database migration that exits 0 (ecs.run_task)",
              _migration),
+            ("7. Provisioned: CloudFormation creates the cluster, deploy there, then a "
+             "shell step attaches a CloudWatch alarm", _provisioned),
         ]
         for title, step in steps:
             _banner(title)
@@ -282,7 +284,7 @@ def _upload_manifests(client: Any, network: Network) -> None:
     files = {name: filled(name) for name in (
         "RegisterTaskDefinitionRequest.yaml", "CreateServiceRequest.yaml",
         "ScalableTarget.yaml", "ScalingPolicy.yaml", "BlueGreenServiceRequest.yaml",
-        "RunTaskRequest.yaml")}
+        "RunTaskRequest.yaml", "ecs-cluster.yaml", "attach-alarm.sh")}
     for name, text in files.items():
         path = f"account:/{FILES_DIR}/{name}"
         client.request("PUT", "/api/files", params={"account": ACCOUNT, "path": path},
@@ -449,6 +451,31 @@ def _migration(client: Any, outcome: Outcome, show_logs: bool) -> None:
     outcome.check("the migration task ran and exited 0",
                   task["status"] == "SUCCESS" and len(tasks) == 1,
                   f"{task['status']}: {tasks}")
+
+
+def _provisioned(client: Any, outcome: Outcome, show_logs: bool) -> None:
+    spec = yaml.safe_load(demo_file("provisioned-execution.yaml"))
+    created = client.request("POST", "/api/executions", json=spec)
+    view = _follow(client, "execution", created["execution_id"], show_logs, outcome)
+    runs = {r["step_id"]: r for r in view["runs"]}
+    infra = view.get("infrastructure") or {}
+    outcome.check("the stack creates cluster ecs-provisioned and the infrastructure maps "
+                  "to its outputs",
+                  runs.get("provision", {}).get("status") == "SUCCESS"
+                  and infra.get("cluster") == "ecs-provisioned",
+                  f"{runs.get('provision', {}).get('status')}, infrastructure {infra}")
+    live = _aws("ecs").describe_services(cluster="ecs-provisioned", services=["myapp"])
+    service = (live["services"] or [{}])[0]
+    outcome.check("myapp deploys to the provisioned cluster",
+                  runs.get("deploy", {}).get("status") == "SUCCESS"
+                  and service.get("runningCount") == 1, str(service.get("status")))
+    alarms = _aws("cloudwatch").describe_alarms(AlarmNames=["myapp-cpu-high"])["MetricAlarms"]
+    policies = _aws("application-autoscaling").describe_scaling_policies(
+        ServiceNamespace="ecs", ResourceId="service/ecs-provisioned/myapp")["ScalingPolicies"]
+    outcome.check("the shell step's AWS CLI attached alarm myapp-cpu-high to the policy",
+                  view["status"] == "SUCCESS" and bool(alarms) and bool(policies)
+                  and alarms[0].get("AlarmActions") == [policies[0]["PolicyARN"]],
+                  f"{view['status']}, alarms {[a['AlarmName'] for a in alarms]}")
 
 
 # ----------------------------------------------------------------------------- summary

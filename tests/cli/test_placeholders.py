@@ -26,6 +26,7 @@ FILLED = {
                             "app/myapp-alb/50dc6c495c0c9188/0467ef3c8400ae65",
 }
 RUNNABLE = ["rolling-execution.yaml", "canary-execution.yaml", "bluegreen-execution.yaml",
+            "provisioned-execution.yaml",
             "migration-task.yaml"]
 
 
