@@ -9,7 +9,7 @@ the manifest-shaped requests (CreateService, RunTask ...) that botocore validate
 from __future__ import annotations
 
 from collections.abc import AsyncIterable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 Answer = dict[str, Any]
 
@@ -20,8 +20,15 @@ class Paginator(Protocol):
 
 class ClientMeta(Protocol):
     endpoint_url: str
+    region_name: str
     service_model: Any  # botocore.model.ServiceModel (botocore ships no types)
     events: Any  # botocore.hooks.BaseEventHooks
+
+
+class BotocoreClient(Protocol):
+    """Any client, for what every client has: its endpoint, model and event hooks."""
+
+    meta: ClientMeta
 
 
 class EcsClient(Protocol):
@@ -41,7 +48,8 @@ class EcsClient(Protocol):
     async def stop_task(self, *, cluster: str, task: str, reason: str = ...) -> Answer: ...
     async def tag_resource(self, *, resourceArn: str,
                            tags: list[dict[str, str]]) -> Answer: ...
-    def get_paginator(self, operation_name: str) -> Paginator: ...
+    def get_paginator(self, operation_name: Literal["list_tasks", "list_clusters"],
+                      ) -> Paginator: ...
 
 
 class Elbv2Client(Protocol):
@@ -60,11 +68,16 @@ class AutoScalingClient(Protocol):
 
     meta: ClientMeta
 
+    # Register and Put take the captured requests (rollback data, manifests) as they are.
     async def register_scalable_target(self, **kwargs: Any) -> Answer: ...
-    async def deregister_scalable_target(self, **kwargs: Any) -> Answer: ...
+    async def deregister_scalable_target(self, *, ServiceNamespace: str, ResourceId: str,
+                                         ScalableDimension: str) -> Answer: ...
     async def put_scaling_policy(self, **kwargs: Any) -> Answer: ...
-    async def delete_scaling_policy(self, **kwargs: Any) -> Answer: ...
-    def get_paginator(self, operation_name: str) -> Paginator: ...
+    async def delete_scaling_policy(self, *, PolicyName: str, ServiceNamespace: str,
+                                    ResourceId: str, ScalableDimension: str) -> Answer: ...
+    def get_paginator(self, operation_name: Literal["describe_scalable_targets",
+                                                    "describe_scaling_policies"],
+                      ) -> Paginator: ...
 
 
 class S3Client(Protocol):

@@ -425,7 +425,8 @@ async def blue_green_rollback(ctx: TaskContext) -> dict[str, Any]:
     return dict(out)
 
 
-async def _rollback(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitLog,
+async def _rollback(ctx: TaskContext, ecs: EcsClient, elbv2: Elbv2Client,
+                    aas: AutoScalingClient, log: UnitLog,
                     describer: ServiceDescriber, params: BlueGreenRollbackParams,
                     data: BlueGreenData) -> None:
     names = [n for n in (data.new_service_name, data.old_service_name) if n]
@@ -486,7 +487,7 @@ def _guard_rollback(log: UnitLog, data: BlueGreenData, new: dict[str, Any] | Non
     log.info("The services are as this deployment left them")
 
 
-async def _scale_old_back(ecs: Any, log: UnitLog, describer: ServiceDescriber,
+async def _scale_old_back(ecs: EcsClient, log: UnitLog, describer: ServiceDescriber,
                           params: BlueGreenRollbackParams, data: BlueGreenData,
                           old: dict[str, Any] | None) -> None:
     if old is None or status_of(old) != "ACTIVE":
@@ -507,7 +508,7 @@ async def _scale_old_back(ecs: Any, log: UnitLog, describer: ServiceDescriber,
     log.info("")
 
 
-async def _restore_route(elbv2: Any, log: UnitLog, route: elb.Route) -> None:
+async def _restore_route(elbv2: Elbv2Client, log: UnitLog, route: elb.Route) -> None:
     live = await elb.current_actions(elbv2, route)
     if live == list(route.actions):
         log.info(f"{route.role} Listener already forwards to Target Group "
@@ -520,7 +521,8 @@ async def _restore_route(elbv2: Any, log: UnitLog, route: elb.Route) -> None:
     log.info(f"Successfully restored {route.role} Listener")
 
 
-async def _retire_new(ecs: Any, aas: Any, log: UnitLog, describer: ServiceDescriber,
+async def _retire_new(ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
+                      describer: ServiceDescriber,
                       params: BlueGreenRollbackParams, data: BlueGreenData,
                       new: dict[str, Any], *, downsize: bool) -> None:
     """Take the new service out: downsized when it had taken production (the old one is

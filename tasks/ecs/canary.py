@@ -19,6 +19,7 @@ from pydantic import Field
 
 from agent.context import TaskContext, TaskRegistry, TaskType, UnitLog
 from tasks.aws.clients import aws_session
+from tasks.aws.ports import EcsClient
 from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
 from tasks.ecs.fetch import fetch_step_manifests
@@ -34,6 +35,7 @@ from tasks.ecs.service import (
 )
 from tasks.ecs.taskdef import register_task_definition
 from tasks.ecs.teardown import delete_service, wait_inactive
+from tasks.ecs.watcher import ServiceDescriber
 from tasks.manifests import Manifests, ManifestSpecs
 
 CANARY_SUFFIX = "Canary"
@@ -79,7 +81,8 @@ async def canary_deploy(ctx: TaskContext) -> dict[str, Any]:
     return dict(out)
 
 
-async def _deploy(ctx: TaskContext, ecs: Any, log: UnitLog, describer: Any,
+async def _deploy(ctx: TaskContext, ecs: EcsClient, log: UnitLog,
+                  describer: ServiceDescriber,
                   params: CanaryDeployParams, requests: Manifests, name: str) -> None:
     out = ctx.output
     arn = await register_task_definition(ecs, log, requests)
@@ -129,7 +132,8 @@ async def canary_delete(ctx: TaskContext) -> dict[str, Any]:
     return dict(out)
 
 
-async def _delete(ctx: TaskContext, ecs: Any, log: UnitLog, describer: Any,
+async def _delete(ctx: TaskContext, ecs: EcsClient, log: UnitLog,
+                  describer: ServiceDescriber,
                   params: CanaryDeleteParams, name: str) -> None:
     current = await describe_one(ecs, params.cluster, name)
     status = status_of(current)

@@ -19,6 +19,7 @@ from typing import Any
 
 from agent.context import TaskContext, TaskFailed, UnitLog
 from tasks.aws.clients import aws_session
+from tasks.aws.ports import AutoScalingClient, EcsClient
 from tasks.ecs import autoscaling
 from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
@@ -55,7 +56,7 @@ async def rolling_deploy(ctx: TaskContext) -> dict[str, Any]:
     return dict(out)
 
 
-async def _prepare_rollback(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
+async def _prepare_rollback(ctx: TaskContext, ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
                             params: RollingDeployParams,
                             name: str) -> tuple[dict[str, Any] | None, RollbackData]:
     current = await describe_one(ecs, params.cluster, name)
@@ -87,7 +88,7 @@ def _record_left(ctx: TaskContext, data: RollbackData, **left: Any) -> RollbackD
     return data
 
 
-async def _deploy(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
+async def _deploy(ctx: TaskContext, ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
                   describer: ServiceDescriber, params: RollingDeployParams,
                   requests: Manifests, current: dict[str, Any] | None,
                   data: RollbackData) -> None:
@@ -183,7 +184,7 @@ async def rolling_rollback(ctx: TaskContext) -> dict[str, Any]:
     return dict(out)
 
 
-async def _guard(aas: Any, log: UnitLog, cluster: str, current: dict[str, Any] | None,
+async def _guard(aas: AutoScalingClient, log: UnitLog, cluster: str, current: dict[str, Any] | None,
                  data: RollbackData) -> None:
     """Refuse (TaskFailed, nothing written) unless the service is as the deploy left it:
     its PRIMARY deployment, desired count and autoscaling."""
@@ -204,7 +205,7 @@ async def _guard(aas: Any, log: UnitLog, cluster: str, current: dict[str, Any] |
     log.info(f"Service {name} is as this deployment left it")
 
 
-async def _restore(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
+async def _restore(ctx: TaskContext, ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
                    describer: ServiceDescriber, params: RollingRollbackParams,
                    data: RollbackData) -> None:
     name = data.service_name
@@ -239,7 +240,7 @@ async def _restore(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
     log.info(f" Rolled back Service {name} to {data.task_definition_arn}.")
 
 
-async def _delete_created(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
+async def _delete_created(ctx: TaskContext, ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
                           describer: ServiceDescriber, params: RollingRollbackParams,
                           data: RollbackData) -> None:
     name = data.service_name

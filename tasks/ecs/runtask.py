@@ -28,12 +28,13 @@ from agent.context import (
     UnitLog,
 )
 from tasks.aws.clients import aws_session
+from tasks.aws.ports import EcsClient
 from tasks.ecs.errors import aws_errors, unthrottled
 from tasks.ecs.fetch import fetch_step_manifests
 from tasks.ecs.params import EcsTarget
 from tasks.ecs.taskdef import container_definitions, register_task_definition
 from tasks.ecs.watcher import describe_stopped_task, human_duration
-from tasks.manifests import Manifests, ManifestSpecs
+from tasks.manifests import AwsClients, Manifests, ManifestSpecs
 
 DESCRIBE_TASKS_LIMIT = 100
 
@@ -110,7 +111,8 @@ async def run_task(ctx: TaskContext) -> dict[str, Any]:
     return dict(out)
 
 
-async def _fetch(ctx: TaskContext, aws: Any, log: UnitLog, params: RunTaskParams) -> Manifests:
+async def _fetch(ctx: TaskContext, aws: AwsClients, log: UnitLog,
+                 params: RunTaskParams) -> Manifests:
     manifests = await fetch_step_manifests(ctx, aws, log, params, params.manifests,
                                            "a run task step", needs_service=False)
     if manifests.run_task_request is None:
@@ -119,7 +121,7 @@ async def _fetch(ctx: TaskContext, aws: Any, log: UnitLog, params: RunTaskParams
     return manifests
 
 
-async def _run(ctx: TaskContext, ecs: Any, log: UnitLog, params: RunTaskParams,
+async def _run(ctx: TaskContext, ecs: EcsClient, log: UnitLog, params: RunTaskParams,
                requests: Manifests) -> list[str]:
     out = ctx.output
     arn = await register_task_definition(ecs, log, requests)
@@ -156,7 +158,7 @@ async def _run(ctx: TaskContext, ecs: Any, log: UnitLog, params: RunTaskParams,
     return arns
 
 
-async def _describe(ecs: Any, cluster: str, arns: list[str]) -> dict[str, dict[str, Any]]:
+async def _describe(ecs: EcsClient, cluster: str, arns: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for i in range(0, len(arns), DESCRIBE_TASKS_LIMIT):
         batch = arns[i:i + DESCRIBE_TASKS_LIMIT]
@@ -168,7 +170,7 @@ async def _describe(ecs: Any, cluster: str, arns: list[str]) -> dict[str, dict[s
     return found
 
 
-async def _wait(ctx: TaskContext, ecs: Any, log: UnitLog, params: RunTaskParams,
+async def _wait(ctx: TaskContext, ecs: EcsClient, log: UnitLog, params: RunTaskParams,
                 arns: list[str], essential: Mapping[str, bool]) -> None:
     goal = "RUNNING" if params.wait_until == "running" else "STOPPED"
     log.info(f"Waiting for {len(arns)} task(s) to reach {goal} state")
@@ -216,7 +218,7 @@ async def _wait(ctx: TaskContext, ecs: Any, log: UnitLog, params: RunTaskParams,
 STOP_TIMEOUT = 15.0
 
 
-async def _stop_tasks(ecs: Any, log: UnitLog, cluster: str, arns: list[str],
+async def _stop_tasks(ecs: EcsClient, log: UnitLog, cluster: str, arns: list[str],
                       shown: Mapping[str, str], reason: str) -> None:
     running = [a for a in arns if shown.get(a) != "STOPPED"]
     if not running:
