@@ -31,8 +31,8 @@ def describe_aws_error(exc: Exception) -> str:
     return str(exc)
 
 
-async def validate_connector(ctx: TaskContext) -> dict[str, Any]:
-    params: ValidateConnectorParams = ctx.params
+async def validate_connector(ctx: TaskContext[ValidateConnectorParams]) -> dict[str, Any]:
+    params = ctx.params
     async with aws_session(ctx, params.credentials, params.region) as aws:
         async with ctx.log.unit("Validate Credentials") as log:
             log.info(f"Checking credentials ({params.credentials.type}) in {params.region}")

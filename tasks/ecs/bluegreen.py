@@ -100,8 +100,8 @@ class Plan:
     scaling_policies: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def blue_green_create_service(ctx: TaskContext) -> dict[str, Any]:
-    params: BlueGreenCreateParams = ctx.params
+async def blue_green_create_service(ctx: TaskContext[BlueGreenCreateParams]) -> dict[str, Any]:
+    params = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region)
     async with aws_session(ctx, params.credentials, params.region) as aws:
@@ -313,8 +313,8 @@ def _route(data: dict[str, Any], role: str) -> elb.Route:
                      target_group_arn=str(data["targetGroupArn"]))
 
 
-async def blue_green_swap(ctx: TaskContext) -> dict[str, Any]:
-    params: BlueGreenSwapParams = ctx.params
+async def blue_green_swap(ctx: TaskContext[BlueGreenSwapParams]) -> dict[str, Any]:
+    params = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region, swapped=False)
     async with ctx.log.unit("Swap Target Groups") as log:
@@ -402,8 +402,8 @@ async def _retire_old(ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
 # --------------------------------------------------------------------------- rollback
 
 
-async def blue_green_rollback(ctx: TaskContext) -> dict[str, Any]:
-    params: BlueGreenRollbackParams = ctx.params
+async def blue_green_rollback(ctx: TaskContext[BlueGreenRollbackParams]) -> dict[str, Any]:
+    params = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region, rolledBack=False)
     async with ctx.log.unit("Rollback") as log:

@@ -62,8 +62,8 @@ def canary_name(service_name: str) -> str:
     return f"{service_name}{CANARY_SUFFIX}"
 
 
-async def canary_deploy(ctx: TaskContext) -> dict[str, Any]:
-    params: CanaryDeployParams = ctx.params
+async def canary_deploy(ctx: TaskContext[CanaryDeployParams]) -> dict[str, Any]:
+    params = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region)
     async with aws_session(ctx, params.credentials, params.region) as aws:
@@ -112,8 +112,8 @@ async def _deploy(ctx: TaskContext, ecs: EcsClient, log: UnitLog,
     log.info(" Deployment Successful.")
 
 
-async def canary_delete(ctx: TaskContext) -> dict[str, Any]:
-    params: CanaryDeleteParams = ctx.params
+async def canary_delete(ctx: TaskContext[CanaryDeleteParams]) -> dict[str, Any]:
+    params = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region, deleted=False)
     name = (params.canary_service_name or "").strip()

@@ -34,8 +34,8 @@ from tasks.ecs.watcher import ServiceDescriber
 from tasks.manifests import Manifests, update_service_request
 
 
-async def rolling_deploy(ctx: TaskContext) -> dict[str, Any]:
-    params: RollingDeployParams = ctx.params
+async def rolling_deploy(ctx: TaskContext[RollingDeployParams]) -> dict[str, Any]:
+    params = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region)
     async with aws_session(ctx, params.credentials, params.region) as aws:
@@ -159,8 +159,8 @@ def _update_request(log: UnitLog, params: RollingDeployParams, requests: Manifes
 # --------------------------------------------------------------------------- rollback
 
 
-async def rolling_rollback(ctx: TaskContext) -> dict[str, Any]:
-    params: RollingRollbackParams = ctx.params
+async def rolling_rollback(ctx: TaskContext[RollingRollbackParams]) -> dict[str, Any]:
+    params = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region, rolledBack=False)
     async with ctx.log.unit("Rollback") as log:

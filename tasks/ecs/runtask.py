@@ -90,8 +90,8 @@ def short_id(arn: str) -> str:
 # --------------------------------------------------------------------------- handler
 
 
-async def run_task(ctx: TaskContext) -> dict[str, Any]:
-    params: RunTaskParams = ctx.params
+async def run_task(ctx: TaskContext[RunTaskParams]) -> dict[str, Any]:
+    params = ctx.params
     out = ctx.output
     out.update(cluster=params.cluster, region=params.region, taskArns=[])
     async with aws_session(ctx, params.credentials, params.region) as aws:
