@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitLog
-from tasks.aws.clients import aws_session
 from tasks.aws.ports import AutoScalingClient, EcsClient, Elbv2Client
 from tasks.ecs import autoscaling, bg_plan, elb
 from tasks.ecs.bg_params import (
@@ -43,11 +42,11 @@ from tasks.ecs.bg_validation import (
     ServiceView,
     slot_names,
 )
-from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
 from tasks.ecs.rollback_guard import LeftBehind, scaling_bounds
 from tasks.ecs.rollback_guard import check as check_untouched
 from tasks.ecs.service import deployment_id, status_of, watch_deployment
+from tasks.ecs.step import ecs_step
 from tasks.ecs.taskdef import container_definitions, register_task_definition
 from tasks.ecs.teardown import delete_service, wait_inactive
 from tasks.ecs.watcher import ServiceDescriber
@@ -102,21 +101,15 @@ class Plan:
 
 async def blue_green_create_service(ctx: TaskContext[BlueGreenCreateParams]) -> dict[str, Any]:
     params = ctx.params
-    out = ctx.output
-    out.update(cluster=params.cluster, region=params.region)
-    async with aws_session(ctx, params.credentials, params.region) as aws:
+    async with ecs_step(ctx) as step:
         async with ctx.log.unit("Fetch Manifests") as log:
-            fetched = await fetch_manifests(params.manifests, ctx, aws, log)
-        ecs = await aws.client("ecs")
-        elbv2 = await aws.client("elbv2")
-        aas = await aws.client("application-autoscaling")
+            fetched = await fetch_manifests(params.manifests, ctx, step.aws, log)
+        ecs, elbv2, aas = await step.ecs(), await step.elbv2(), await step.autoscaling()
         async with ctx.log.unit("Prepare Rollback Data") as log:
             plan = await _prepare(ctx, ecs, elbv2, aas, log, params, fetched)
-        async with ctx.log.unit("Deploy") as log, shared_describer(
-                ecs, credentials=params.credentials, region=params.region,
-                cluster=params.cluster) as describer:
+        async with ctx.log.unit("Deploy") as log, step.describer(ecs) as describer:
             await _create(ctx, ecs, aas, log, describer, params, plan)
-    return dict(out)
+    return dict(ctx.output)
 
 
 def _build(ctx: TaskContext, log: UnitLog, params: BlueGreenCreateParams,
@@ -315,21 +308,17 @@ def _route(data: dict[str, Any], role: str) -> elb.Route:
 
 async def blue_green_swap(ctx: TaskContext[BlueGreenSwapParams]) -> dict[str, Any]:
     params = ctx.params
-    out = ctx.output
-    out.update(cluster=params.cluster, region=params.region, swapped=False)
-    async with ctx.log.unit("Swap Target Groups") as log:
+    async with (ecs_step(ctx, swapped=False) as step,
+                ctx.log.unit("Swap Target Groups") as log):
         data = params.blue_green
         if data is None:
             raise TaskFailed("blueGreen is empty: the create step did not record its "
                              "state (it failed before), so there is nothing to swap")
-        out.update(newServiceName=data.new_service_name,
-                   oldServiceName=data.old_service_name)
-        async with aws_session(ctx, params.credentials, params.region) as aws:
-            ecs = await aws.client("ecs")
-            elbv2 = await aws.client("elbv2")
-            aas = await aws.client("application-autoscaling")
-            await _swap(ctx, ecs, elbv2, aas, log, params, data)
-    return dict(out)
+        ctx.output.update(newServiceName=data.new_service_name,
+                          oldServiceName=data.old_service_name)
+        ecs, elbv2, aas = await step.ecs(), await step.elbv2(), await step.autoscaling()
+        await _swap(ctx, ecs, elbv2, aas, log, params, data)
+    return dict(ctx.output)
 
 
 async def _point(elbv2: Elbv2Client, log: UnitLog, route: elb.Route, target_group: str,
@@ -404,25 +393,18 @@ async def _retire_old(ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
 
 async def blue_green_rollback(ctx: TaskContext[BlueGreenRollbackParams]) -> dict[str, Any]:
     params = ctx.params
-    out = ctx.output
-    out.update(cluster=params.cluster, region=params.region, rolledBack=False)
-    async with ctx.log.unit("Rollback") as log:
+    async with ecs_step(ctx, rolledBack=False) as step, ctx.log.unit("Rollback") as log:
         data = params.blue_green
         if data is None:
             log.info("There is no blue/green data: the create step failed before it "
                      "changed anything. Nothing to roll back.")
-            return dict(out)
-        out.update(newServiceName=data.new_service_name,
-                   oldServiceName=data.old_service_name)
-        async with aws_session(ctx, params.credentials, params.region) as aws:
-            ecs = await aws.client("ecs")
-            elbv2 = await aws.client("elbv2")
-            aas = await aws.client("application-autoscaling")
-            async with shared_describer(ecs, credentials=params.credentials,
-                                        region=params.region,
-                                        cluster=params.cluster) as describer:
-                await _rollback(ctx, ecs, elbv2, aas, log, describer, params, data)
-    return dict(out)
+            return dict(ctx.output)
+        ctx.output.update(newServiceName=data.new_service_name,
+                          oldServiceName=data.old_service_name)
+        ecs, elbv2, aas = await step.ecs(), await step.elbv2(), await step.autoscaling()
+        async with step.describer(ecs) as describer:
+            await _rollback(ctx, ecs, elbv2, aas, log, describer, params, data)
+    return dict(ctx.output)
 
 
 async def _rollback(ctx: TaskContext, ecs: EcsClient, elbv2: Elbv2Client,

@@ -27,14 +27,13 @@ from agent.context import (
     TaskType,
     UnitLog,
 )
-from tasks.aws.clients import aws_session
 from tasks.aws.ports import EcsClient
 from tasks.ecs.errors import aws_errors, unthrottled
-from tasks.ecs.fetch import fetch_step_manifests
 from tasks.ecs.params import EcsTarget
+from tasks.ecs.step import EcsStep, ecs_step
 from tasks.ecs.taskdef import container_definitions, register_task_definition
 from tasks.ecs.watcher import describe_stopped_task, human_duration
-from tasks.manifests import AwsClients, Manifests, ManifestSpecs
+from tasks.manifests import Manifests, ManifestSpecs
 
 DESCRIBE_TASKS_LIMIT = 100
 
@@ -92,29 +91,26 @@ def short_id(arn: str) -> str:
 
 async def run_task(ctx: TaskContext[RunTaskParams]) -> dict[str, Any]:
     params = ctx.params
-    out = ctx.output
-    out.update(cluster=params.cluster, region=params.region, taskArns=[])
-    async with aws_session(ctx, params.credentials, params.region) as aws:
+    async with ecs_step(ctx, taskArns=[]) as step:
         async with ctx.log.unit("Fetch Manifests") as log:
-            requests = await _fetch(ctx, aws, log, params)
-        ecs = await aws.client("ecs")
+            requests = await _fetch(step, log)
+        ecs = await step.ecs()
         async with ctx.log.unit("Run Task") as log:
             arns = await _run(ctx, ecs, log, params, requests)
         if params.skip_steady_state_check:
             ctx.log.skip("Wait for Tasks", "Skip steady-state check is set: the tasks "
                          "were started and are not watched")
-            return dict(out)
+            return dict(ctx.output)
         async with ctx.log.unit("Wait for Tasks") as log:
             essential = {str(c.get("name")): bool(c.get("essential", True))
                          for c in await container_definitions(ecs, requests)}
             await _wait(ctx, ecs, log, params, arns, essential)
-    return dict(out)
+    return dict(ctx.output)
 
 
-async def _fetch(ctx: TaskContext, aws: AwsClients, log: UnitLog,
-                 params: RunTaskParams) -> Manifests:
-    manifests = await fetch_step_manifests(ctx, aws, log, params, params.manifests,
-                                           "a run task step", needs_service=False)
+async def _fetch(step: EcsStep[RunTaskParams], log: UnitLog) -> Manifests:
+    manifests = await step.fetch_manifests(log, step.params.manifests, "a run task step",
+                                           needs_service=False)
     if manifests.run_task_request is None:
         raise TaskFailed("manifests.runTaskRequest is required for a run task step: give the "
                          "RunTask request (launchType, networkConfiguration, count ...)")
