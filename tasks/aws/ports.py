@@ -4,14 +4,63 @@ aiobotocore builds its client methods at run time, so a client is ``Any`` to myp
 Protocols name only the operations (and keywords) we use, so a misspelt operation or
 keyword is a type error rather than a failed deployment. ``**kwargs`` stays open for
 the manifest-shaped requests (CreateService, RunTask ...) that botocore validates.
+
+Answers are TypedDicts of the top-level keys we read (a misspelt one is a type error too);
+the objects inside (a service, a task, a rule ...) stay ``Shape``, dicts as AWS sends them.
+Every key is optional to mypy where AWS may leave it out, so the code says what it does
+when it is missing.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
-Answer = dict[str, Any]
+Answer = dict[str, Any]  # an answer whose keys we do not read
+Shape = dict[str, Any]  # one object of an answer: a service, a task, a rule ...
+
+
+class ServicesAnswer(TypedDict, total=False):  # DescribeServices
+    services: list[Shape]
+    failures: list[Shape]
+
+
+class ServiceAnswer(TypedDict):  # CreateService, UpdateService, DeleteService
+    service: Shape
+
+
+class TaskDefinitionAnswer(TypedDict):  # RegisterTaskDefinition, DescribeTaskDefinition
+    taskDefinition: Shape
+
+
+class TasksAnswer(TypedDict, total=False):  # RunTask, DescribeTasks
+    tasks: list[Shape]
+    failures: list[Shape]
+
+
+class LoadBalancersAnswer(TypedDict, total=False):
+    LoadBalancers: list[Shape]
+    NextMarker: str
+
+
+class ListenersAnswer(TypedDict, total=False):
+    Listeners: list[Shape]
+    NextMarker: str
+
+
+class RulesAnswer(TypedDict, total=False):
+    Rules: list[Shape]
+    NextMarker: str
+
+
+class TargetGroupsAnswer(TypedDict, total=False):
+    TargetGroups: list[Shape]
+    NextMarker: str
+
+
+class ScalingPolicyAnswer(TypedDict, total=False):  # PutScalingPolicy
+    PolicyARN: str
+    Alarms: list[Shape]
 
 
 class Paginator(Protocol):
@@ -35,16 +84,16 @@ class EcsClient(Protocol):
     meta: ClientMeta
 
     async def describe_services(self, *, cluster: str, services: list[str],
-                                **kwargs: Any) -> Answer: ...
+                                **kwargs: Any) -> ServicesAnswer: ...
     async def describe_task_definition(self, *, taskDefinition: str,
-                                       **kwargs: Any) -> Answer: ...
-    async def describe_tasks(self, *, cluster: str, tasks: list[str]) -> Answer: ...
-    async def register_task_definition(self, **kwargs: Any) -> Answer: ...
-    async def create_service(self, **kwargs: Any) -> Answer: ...
-    async def update_service(self, **kwargs: Any) -> Answer: ...
+                                       **kwargs: Any) -> TaskDefinitionAnswer: ...
+    async def describe_tasks(self, *, cluster: str, tasks: list[str]) -> TasksAnswer: ...
+    async def register_task_definition(self, **kwargs: Any) -> TaskDefinitionAnswer: ...
+    async def create_service(self, **kwargs: Any) -> ServiceAnswer: ...
+    async def update_service(self, **kwargs: Any) -> ServiceAnswer: ...
     async def delete_service(self, *, cluster: str, service: str,
-                             force: bool = ...) -> Answer: ...
-    async def run_task(self, **kwargs: Any) -> Answer: ...
+                             force: bool = ...) -> ServiceAnswer: ...
+    async def run_task(self, **kwargs: Any) -> TasksAnswer: ...
     async def stop_task(self, *, cluster: str, task: str, reason: str = ...) -> Answer: ...
     async def tag_resource(self, *, resourceArn: str,
                            tags: list[dict[str, str]]) -> Answer: ...
@@ -55,10 +104,10 @@ class EcsClient(Protocol):
 class Elbv2Client(Protocol):
     meta: ClientMeta
 
-    async def describe_load_balancers(self, **kwargs: Any) -> Answer: ...
-    async def describe_listeners(self, **kwargs: Any) -> Answer: ...
-    async def describe_rules(self, **kwargs: Any) -> Answer: ...
-    async def describe_target_groups(self, **kwargs: Any) -> Answer: ...
+    async def describe_load_balancers(self, **kwargs: Any) -> LoadBalancersAnswer: ...
+    async def describe_listeners(self, **kwargs: Any) -> ListenersAnswer: ...
+    async def describe_rules(self, **kwargs: Any) -> RulesAnswer: ...
+    async def describe_target_groups(self, **kwargs: Any) -> TargetGroupsAnswer: ...
     async def modify_listener(self, *, ListenerArn: str, **kwargs: Any) -> Answer: ...
     async def modify_rule(self, *, RuleArn: str, **kwargs: Any) -> Answer: ...
 
@@ -72,7 +121,7 @@ class AutoScalingClient(Protocol):
     async def register_scalable_target(self, **kwargs: Any) -> Answer: ...
     async def deregister_scalable_target(self, *, ServiceNamespace: str, ResourceId: str,
                                          ScalableDimension: str) -> Answer: ...
-    async def put_scaling_policy(self, **kwargs: Any) -> Answer: ...
+    async def put_scaling_policy(self, **kwargs: Any) -> ScalingPolicyAnswer: ...
     async def delete_scaling_policy(self, *, PolicyName: str, ServiceNamespace: str,
                                     ResourceId: str, ScalableDimension: str) -> Answer: ...
     def get_paginator(self, operation_name: Literal["describe_scalable_targets",
