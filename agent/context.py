@@ -1,7 +1,8 @@
 """The seam between the delegate runtime and task handlers.
 
-A handler is ``async def handler(ctx: TaskContext) -> dict | None``. It reads
-``ctx.params`` (validated against the task type's pydantic model when it has one),
+A handler is ``async def handler(ctx: TaskContext[Params]) -> dict | None``. It reads
+``ctx.params`` (an instance of the task type's pydantic model ``Params``, validated by the
+runner before the handler starts; the raw dict when the type has no model),
 ``ctx.secrets`` and ``ctx.context`` (the expression context), logs through command units
 (``async with ctx.log.unit("Deploy") as log: log.info(...)``), fetches files from the
 manager's file store through ``ctx.files``, and records outputs in ``ctx.output`` as it
@@ -18,9 +19,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from wire.protocol import (
     EventPayload,
@@ -151,11 +153,18 @@ class TaskLog:
         self._status(name, UnitStatus.SKIPPED, now, now)
 
 
+# A task type's params. The default (Any) is for code that does not read them: the
+# runner, which parses them, and helpers that take any task's context.
+P = TypeVar("P", default=Any)
+# A task type's params model (Any: a type without one, whose handler reads the dict).
+M = TypeVar("M", bound=BaseModel, default=Any)
+
+
 @dataclass
-class TaskContext:
+class TaskContext(Generic[P]):
     task_id: str
     type: str
-    params: Any  # the task type's params model instance, or a dict when it has none
+    params: P  # the task type's params model instance, or a dict when it has none
     secrets: dict[str, str]
     context: dict[str, Any]
     log: TaskLog
@@ -166,15 +175,19 @@ class TaskContext:
     add_secret: Callable[[str], None] = lambda _s: None
 
 
-Handler = Callable[[TaskContext], Awaitable[dict[str, Any] | None]]
+Handler = Callable[[TaskContext[P]], Awaitable[dict[str, Any] | None]]
 
 
 @dataclass(frozen=True)
-class TaskType:
+class TaskType(Generic[M]):
+    """A task type. The runner validates the params with ``params_model`` before calling
+    ``handler``, and the two share ``M``: a handler registered with another type's model
+    is a type error."""
+
     name: str
-    handler: Handler
+    handler: Handler[M]
     summary: str
-    params_model: type[BaseModel] | None = None
+    params_model: type[M] | None = None
     # Output keys and what they hold (for docs/tasks.md).
     outputs: dict[str, str] = field(default_factory=dict)
     units: tuple[str, ...] = ()
@@ -187,7 +200,9 @@ class TaskRegistry:
         # (AWS clients, ...) without the runtime knowing what that is.
         self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
 
-    def register(self, task_type: TaskType) -> None:
+    # Generic so that mypy infers the TaskType's model from its own arguments (against a
+    # plain ``TaskType`` it would take Any, and a mismatched handler would pass).
+    def register(self, task_type: TaskType[M]) -> None:
         if task_type.name in self._types:
             raise ValueError(f"task type {task_type.name!r} registered twice")
         self._types[task_type.name] = task_type

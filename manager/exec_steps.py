@@ -11,7 +11,13 @@ from typing import Any
 
 from manager.expressions import ExpressionError, MissingOutput, Resolver
 from manager.models import Step
-from manager.provisioning import ProvisionerError, outputs_of, resolve_infrastructure
+from manager.provisioning import (
+    IDS_KEY,
+    RESOLVED_KEY,
+    ProvisionerError,
+    outputs_of,
+    resolve_infrastructure,
+)
 from manager.taskstore import NewTask
 from wire.protocol import PARAM_DEFAULTS, TaskStatus
 
@@ -57,6 +63,20 @@ def infrastructure(spec: dict[str, Any], earlier: Earlier) -> dict[str, Any]:
     (left out while the provisioner steps have not all succeeded)."""
     return resolve_infrastructure(spec.get("infrastructure") or {},
                                   provisioned(spec, earlier))
+
+
+def infrastructure_to_record(spec: dict[str, Any], step: Step,
+                             earlier: Earlier) -> dict[str, Any] | None:
+    """The spec with the resolved infrastructure recorded, when ``step`` is the first
+    deployment step after the provisioner (so the execution says where it deployed);
+    else None."""
+    ids = spec.get(IDS_KEY)
+    if not ids or step.id in ids or RESOLVED_KEY in spec:
+        return None
+    try:
+        return {**spec, RESOLVED_KEY: infrastructure(spec, earlier)}
+    except ProvisionerError:
+        return None  # the step fails with that error; nothing was resolved
 
 
 def _context(execution_id: str, spec: dict[str, Any], earlier: Earlier,

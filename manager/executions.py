@@ -16,13 +16,13 @@ import structlog
 from manager.db import Database, dumps, loads, now
 from manager.errors import ManagerError
 from manager.exec_states import FINISHED, HOLDING, MACHINE, ExecutionEvent, ExecutionStatus
-from manager.exec_steps import Earlier, earlier_of, infrastructure, plan_step
+from manager.exec_steps import Earlier, earlier_of, infrastructure_to_record, plan_step
 from manager.exec_views import execution_view
 from manager.hub import Hub
 from manager.keys import SecretBox
 from manager.models import ExecutionFile, RollbackStep, Step
 from manager.naming import new_id
-from manager.provisioning import IDS_KEY, RESOLVED_KEY, ProvisionerError, flatten
+from manager.provisioning import flatten
 from manager.rollback_plan import describe, rollback_order, superseded_detail
 from manager.signals import Signals
 from manager.taskstore import TaskStore
@@ -319,25 +319,14 @@ class Executions:
             return
         task_id = self.store.create(planned.task)
         runs.append({**run, "task_id": task_id})
-        self._save(row["execution_id"], runs=dumps(runs), **self._record_infra(spec, step, runs))
+        resolved = infrastructure_to_record(spec, step, self._earlier(runs))
+        self._save(row["execution_id"], runs=dumps(runs),
+                   **({"spec": dumps(resolved)} if resolved else {}))
         if planned.error is not None:
             self.store.finish(task_id, TaskStatus.FAILED, error=planned.error)
             return
         self.hub.refresh_waiting_reasons([task_id])
         self.hub.dispatch()
-
-    def _record_infra(self, spec: dict[str, Any], step: Step,
-                      runs: list[dict[str, Any]]) -> dict[str, Any]:
-        """The first deployment step after the provisioner records the infrastructure it
-        resolved, so the execution says where it deployed."""
-        ids = spec.get(IDS_KEY)
-        if not ids or step.id in ids or RESOLVED_KEY in spec:
-            return {}
-        try:
-            spec[RESOLVED_KEY] = infrastructure(spec, self._earlier(runs))
-        except ProvisionerError:
-            return {}  # the step fails with that error; nothing was resolved
-        return {"spec": dumps(spec)}
 
     # ------------------------------------------------------------------ reading
 

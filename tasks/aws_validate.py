@@ -31,13 +31,13 @@ def describe_aws_error(exc: Exception) -> str:
     return str(exc)
 
 
-async def validate_connector(ctx: TaskContext) -> dict[str, Any]:
-    params: ValidateConnectorParams = ctx.params
+async def validate_connector(ctx: TaskContext[ValidateConnectorParams]) -> dict[str, Any]:
+    params = ctx.params
     async with aws_session(ctx, params.credentials, params.region) as aws:
         async with ctx.log.unit("Validate Credentials") as log:
             log.info(f"Checking credentials ({params.credentials.type}) in {params.region}")
             try:
-                sts = await aws.client("sts")
+                sts = await aws.sts()
                 ident = await sts.get_caller_identity()
             except (ClientError, BotoCoreError) as exc:
                 raise TaskFailed(
@@ -48,7 +48,7 @@ async def validate_connector(ctx: TaskContext) -> dict[str, Any]:
             log.info(f"Authenticated as {ident['Arn']} (account {ident['Account']})")
         async with ctx.log.unit("List Clusters") as log:
             try:
-                ecs = await aws.client("ecs")
+                ecs = await aws.ecs()
                 clusters: list[str] = []
                 paginator = ecs.get_paginator("list_clusters")
                 async for page in paginator.paginate():

@@ -29,7 +29,7 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 import aioboto3
 import aiobotocore.session
@@ -39,6 +39,15 @@ from botocore.loaders import Loader
 from agent.context import AwsCallObserver, TaskContext, TaskFailed
 from tasks.aws.credentials import AccessKeyCredentials, Credentials, InheritCredentials
 from tasks.aws.pacing import PACER
+from tasks.aws.ports import (
+    AutoScalingClient,
+    BotocoreClient,
+    CloudFormationClient,
+    EcsClient,
+    Elbv2Client,
+    S3Client,
+    StsClient,
+)
 
 THROTTLE_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
@@ -77,7 +86,7 @@ def _on_attempt(*, operation: Any, response: Any = None, **_: Any) -> None:
     observer(operation.service_model.service_name, operation.name, _throttled(response))
 
 
-def _hook(client: Any, service: str, who: str) -> Any:
+def _hook(client: BotocoreClient, service: str, who: str) -> BotocoreClient:
     """Metrics on every client; for ECS, pacing too. ``who`` names the credentials (never
     a secret): ECS's buckets are per account, and the endpoint keeps a sandbox's
     buckets apart from AWS's."""
@@ -216,7 +225,28 @@ class AwsSessionFactory:
             botocore_session=_botocore_session(),
         )
 
+    # Typed clients: aiobotocore makes its methods at run time, so the cast to the port
+    # (the calls we make, tasks/aws/ports.py) happens once, here.
+    async def ecs(self) -> EcsClient:
+        return cast(EcsClient, await self.client("ecs"))
+
+    async def elbv2(self) -> Elbv2Client:
+        return cast(Elbv2Client, await self.client("elbv2"))
+
+    async def autoscaling(self) -> AutoScalingClient:
+        return cast(AutoScalingClient, await self.client("application-autoscaling"))
+
+    async def s3(self, region: str | None = None) -> S3Client:
+        return cast(S3Client, await self.client("s3", region))
+
+    async def sts(self) -> StsClient:
+        return cast(StsClient, await self.client("sts"))
+
+    async def cloudformation(self) -> CloudFormationClient:
+        return cast(CloudFormationClient, await self.client("cloudformation"))
+
     async def client(self, service: str, region: str | None = None) -> Any:
+        """The raw aiobotocore client (untyped); handlers use the typed methods above."""
         key = (service, region or self.region)
         creds = self._credentials
         if isinstance(creds, InheritCredentials) and not creds.role_arn:

@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from agent.context import TaskContext, TaskFailed, UnitLog
 from tasks.aws.clients import aws_session
+from tasks.aws.ports import CloudFormationClient
 from tasks.aws_validate import describe_aws_error
 from tasks.cloudformation.params import (
     CreateStackParams,
@@ -34,7 +35,7 @@ def _failed(status: str) -> bool:
     return status.endswith("_FAILED") or status.endswith("ROLLBACK_COMPLETE")
 
 
-async def _describe(cfn: Any, name: str) -> dict[str, Any] | None:
+async def _describe(cfn: CloudFormationClient, name: str) -> dict[str, Any] | None:
     try:
         stacks = (await cfn.describe_stacks(StackName=name))["Stacks"]
     except ClientError as exc:
@@ -44,7 +45,8 @@ async def _describe(cfn: Any, name: str) -> dict[str, Any] | None:
     return stacks[0] if stacks else None
 
 
-async def _new_events(cfn: Any, stack_id: str, seen: set[str]) -> list[dict[str, Any]]:
+async def _new_events(cfn: CloudFormationClient, stack_id: str,
+                      seen: set[str]) -> list[dict[str, Any]]:
     events = (await cfn.describe_stack_events(StackName=stack_id))["StackEvents"]
     fresh = [e for e in events if e["EventId"] not in seen]
     seen.update(e["EventId"] for e in fresh)
@@ -59,7 +61,7 @@ def _print(log: UnitLog, event: dict[str, Any]) -> None:
                            f"{event['ResourceStatus']}" + (f": {reason}" if reason else "")))
 
 
-async def _wait(cfn: Any, stack_id: str, seen: set[str], log: UnitLog,
+async def _wait(cfn: CloudFormationClient, stack_id: str, seen: set[str], log: UnitLog,
                 poll: float) -> dict[str, Any]:
     """Print events until the stack stops changing; return its last description."""
     while True:
@@ -85,7 +87,7 @@ def _failure(stack: dict[str, Any], events: list[dict[str, Any]]) -> TaskFailed:
                       f"{because}")
 
 
-async def _events_of(cfn: Any, stack_id: str) -> list[dict[str, Any]]:
+async def _events_of(cfn: CloudFormationClient, stack_id: str) -> list[dict[str, Any]]:
     return list((await cfn.describe_stack_events(StackName=stack_id))["StackEvents"])
 
 
@@ -101,7 +103,7 @@ async def _template_args(params: CreateStackParams, ctx: TaskContext,
     return {"TemplateBody": body.decode() if isinstance(body, bytes) else body}
 
 
-async def _previous(cfn: Any, stack: dict[str, Any]) -> dict[str, Any]:
+async def _previous(cfn: CloudFormationClient, stack: dict[str, Any]) -> dict[str, Any]:
     """What an update replaces: the template and parameters to restore on rollback. A
     NoEcho parameter reads ``****``, so it is restored with UsePreviousValue."""
     body = (await cfn.get_template(StackName=stack["StackId"]))["TemplateBody"]
@@ -134,7 +136,7 @@ async def _outputs(ctx: TaskContext, stack: dict[str, Any], log: UnitLog) -> Non
         log.info(f"Output {key} = {value}")
 
 
-async def _start(cfn: Any, params: CreateStackParams, args: dict[str, Any],
+async def _start(cfn: CloudFormationClient, params: CreateStackParams, args: dict[str, Any],
                  ctx: TaskContext, log: UnitLog) -> tuple[str, set[str]] | None:
     """Create or update; None when an update finds nothing to change."""
     existing = await _describe(cfn, params.stack_name)
@@ -164,10 +166,10 @@ async def _start(cfn: Any, params: CreateStackParams, args: dict[str, Any],
     return existing["StackId"], seen
 
 
-async def create_stack(ctx: TaskContext) -> dict[str, Any]:
-    params: CreateStackParams = ctx.params
+async def create_stack(ctx: TaskContext[CreateStackParams]) -> dict[str, Any]:
+    params = ctx.params
     async with aws_session(ctx, params.credentials, params.region) as aws:
-        cfn = await aws.client("cloudformation")
+        cfn = await aws.cloudformation()
         async with ctx.log.unit("Create Stack") as log:
             try:
                 args = {**_stack_args(params), **await _template_args(params, ctx, log)}
@@ -186,7 +188,7 @@ async def create_stack(ctx: TaskContext) -> dict[str, Any]:
     return ctx.output
 
 
-async def _delete(cfn: Any, params: StackParams, log: UnitLog) -> None:
+async def _delete(cfn: CloudFormationClient, params: StackParams, log: UnitLog) -> None:
     stack = await _describe(cfn, params.stack_name)
     if stack is None:
         log.info(f"Stack {params.stack_name} does not exist: nothing to delete")
@@ -200,10 +202,10 @@ async def _delete(cfn: Any, params: StackParams, log: UnitLog) -> None:
     log.info(f"Stack {params.stack_name} deleted")
 
 
-async def delete_stack(ctx: TaskContext) -> dict[str, Any]:
-    params: DeleteStackParams = ctx.params
+async def delete_stack(ctx: TaskContext[DeleteStackParams]) -> dict[str, Any]:
+    params = ctx.params
     async with aws_session(ctx, params.credentials, params.region) as aws:
-        cfn = await aws.client("cloudformation")
+        cfn = await aws.cloudformation()
         async with ctx.log.unit("Delete Stack") as log:
             try:
                 await _delete(cfn, params, log)
@@ -212,7 +214,7 @@ async def delete_stack(ctx: TaskContext) -> dict[str, Any]:
     return ctx.output
 
 
-async def _restore(cfn: Any, params: RollbackStackParams, data: dict[str, Any],
+async def _restore(cfn: CloudFormationClient, params: RollbackStackParams, data: dict[str, Any],
                    log: UnitLog) -> None:
     stack = await _describe(cfn, params.stack_name)
     if stack is None:
@@ -238,11 +240,11 @@ async def _restore(cfn: Any, params: RollbackStackParams, data: dict[str, Any],
         raise _failure(final, await _events_of(cfn, stack["StackId"]))
 
 
-async def rollback_stack(ctx: TaskContext) -> dict[str, Any]:
-    params: RollbackStackParams = ctx.params
+async def rollback_stack(ctx: TaskContext[RollbackStackParams]) -> dict[str, Any]:
+    params = ctx.params
     data = params.rollback_data
     async with aws_session(ctx, params.credentials, params.region) as aws:
-        cfn = await aws.client("cloudformation")
+        cfn = await aws.cloudformation()
         async with ctx.log.unit("Rollback Stack") as log:
             try:
                 if data.get("created"):

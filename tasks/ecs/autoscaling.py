@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.context import UnitLog
+from tasks.aws.ports import AutoScalingClient, BotocoreClient
 
 NAMESPACE = "ecs"
 DIMENSION = "ecs:service:DesiredCount"
@@ -24,14 +25,16 @@ def resource_id(cluster: str, service: str) -> str:
     return f"service/{cluster_name}/{service}"
 
 
-def _request_fields(client: Any, operation: str, described: dict[str, Any]) -> dict[str, Any]:
+def _request_fields(client: BotocoreClient, operation: str,
+                    described: dict[str, Any]) -> dict[str, Any]:
     """Keep only what the operation's request accepts (describe output has ARNs,
     timestamps, alarms ...)."""
     members = client.meta.service_model.operation_model(operation).input_shape.members
     return {k: v for k, v in described.items() if k in members}
 
 
-async def scalable_targets(aas: Any, cluster: str, service: str) -> list[dict[str, Any]]:
+async def scalable_targets(aas: AutoScalingClient, cluster: str,
+                           service: str) -> list[dict[str, Any]]:
     rid = resource_id(cluster, service)
     found: list[dict[str, Any]] = []
     paginator = aas.get_paginator("describe_scalable_targets")
@@ -40,7 +43,8 @@ async def scalable_targets(aas: Any, cluster: str, service: str) -> list[dict[st
     return found
 
 
-async def scaling_policies(aas: Any, cluster: str, service: str) -> list[dict[str, Any]]:
+async def scaling_policies(aas: AutoScalingClient, cluster: str,
+                           service: str) -> list[dict[str, Any]]:
     rid = resource_id(cluster, service)
     found: list[dict[str, Any]] = []
     paginator = aas.get_paginator("describe_scaling_policies")
@@ -49,7 +53,7 @@ async def scaling_policies(aas: Any, cluster: str, service: str) -> list[dict[st
     return found
 
 
-async def capture(aas: Any, cluster: str, service: str) -> tuple[list[dict[str, Any]],
+async def capture(aas: AutoScalingClient, cluster: str, service: str) -> tuple[list[dict[str, Any]],
                                                                 list[dict[str, Any]]]:
     """The service's targets and policies as RegisterScalableTarget / PutScalingPolicy
     requests, for the rollback data."""
@@ -60,7 +64,8 @@ async def capture(aas: Any, cluster: str, service: str) -> tuple[list[dict[str, 
     return targets, policies
 
 
-async def delete_scaling_policies(aas: Any, log: UnitLog, cluster: str, service: str) -> int:
+async def delete_scaling_policies(aas: AutoScalingClient, log: UnitLog, cluster: str,
+                                  service: str) -> int:
     log.info(f"Deleting Scaling Policies from service {service}..")
     policies = await scaling_policies(aas, cluster, service)
     if not policies:
@@ -75,7 +80,7 @@ async def delete_scaling_policies(aas: Any, log: UnitLog, cluster: str, service:
     return len(policies)
 
 
-async def deregister_scalable_targets(aas: Any, log: UnitLog, cluster: str,
+async def deregister_scalable_targets(aas: AutoScalingClient, log: UnitLog, cluster: str,
                                       service: str) -> int:
     log.info(f"Deregistering Scalable Targets from service {service}..")
     targets = await scalable_targets(aas, cluster, service)
@@ -91,13 +96,13 @@ async def deregister_scalable_targets(aas: Any, log: UnitLog, cluster: str,
     return len(targets)
 
 
-async def remove(aas: Any, log: UnitLog, cluster: str, service: str) -> None:
+async def remove(aas: AutoScalingClient, log: UnitLog, cluster: str, service: str) -> None:
     await delete_scaling_policies(aas, log, cluster, service)
     log.info("")
     await deregister_scalable_targets(aas, log, cluster, service)
 
 
-async def attach(aas: Any, log: UnitLog, service: str, targets: list[dict[str, Any]],
+async def attach(aas: AutoScalingClient, log: UnitLog, service: str, targets: list[dict[str, Any]],
                  policies: list[dict[str, Any]]) -> None:
     """Register the targets, then put the policies (a policy needs its target)."""
     if not targets and not policies:

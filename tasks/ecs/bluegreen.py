@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.context import TaskContext, TaskFailed, TaskRegistry, TaskType, UnitLog
-from tasks.aws.clients import aws_session
 from tasks.aws.ports import AutoScalingClient, EcsClient, Elbv2Client
 from tasks.ecs import autoscaling, bg_guard, bg_plan, elb
 from tasks.ecs.bg_params import (
@@ -45,10 +44,10 @@ from tasks.ecs.bg_validation import (
     ServiceView,
     slot_names,
 )
-from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
 from tasks.ecs.rollback_guard import check as check_untouched
 from tasks.ecs.service import deployment_id, status_of, watch_deployment
+from tasks.ecs.step import ecs_step
 from tasks.ecs.taskdef import container_definitions, register_task_definition
 from tasks.ecs.teardown import delete_service, wait_inactive
 from tasks.ecs.watcher import ServiceDescriber
@@ -101,23 +100,17 @@ class Plan:
     scaling_policies: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def blue_green_create_service(ctx: TaskContext) -> dict[str, Any]:
-    params: BlueGreenCreateParams = ctx.params
-    out = ctx.output
-    out.update(cluster=params.cluster, region=params.region)
-    async with aws_session(ctx, params.credentials, params.region) as aws:
+async def blue_green_create_service(ctx: TaskContext[BlueGreenCreateParams]) -> dict[str, Any]:
+    params = ctx.params
+    async with ecs_step(ctx) as step:
         async with ctx.log.unit("Fetch Manifests") as log:
-            fetched = await fetch_manifests(params.manifests, ctx, aws, log)
-        ecs = await aws.client("ecs")
-        elbv2 = await aws.client("elbv2")
-        aas = await aws.client("application-autoscaling")
+            fetched = await fetch_manifests(params.manifests, ctx, step.aws, log)
+        ecs, elbv2, aas = await step.ecs(), await step.elbv2(), await step.autoscaling()
         async with ctx.log.unit("Prepare Rollback Data") as log:
             plan = await _prepare(ctx, ecs, elbv2, aas, log, params, fetched)
-        async with ctx.log.unit("Deploy") as log, shared_describer(
-                ecs, credentials=params.credentials, region=params.region,
-                cluster=params.cluster) as describer:
+        async with ctx.log.unit("Deploy") as log, step.describer(ecs) as describer:
             await _create(ctx, ecs, aas, log, describer, params, plan)
-    return dict(out)
+    return dict(ctx.output)
 
 
 def _build(ctx: TaskContext, log: UnitLog, params: BlueGreenCreateParams,
@@ -331,23 +324,19 @@ def _route(data: dict[str, Any], role: str) -> elb.Route:
                      target_group_arn=str(data["targetGroupArn"]))
 
 
-async def blue_green_swap(ctx: TaskContext) -> dict[str, Any]:
-    params: BlueGreenSwapParams = ctx.params
-    out = ctx.output
-    out.update(cluster=params.cluster, region=params.region, swapped=False)
-    async with ctx.log.unit("Swap Target Groups") as log:
+async def blue_green_swap(ctx: TaskContext[BlueGreenSwapParams]) -> dict[str, Any]:
+    params = ctx.params
+    async with (ecs_step(ctx, swapped=False) as step,
+                ctx.log.unit("Swap Target Groups") as log):
         data = params.blue_green
         if data is None:
             raise TaskFailed("blueGreen is empty: the create step did not record its "
                              "state (it failed before), so there is nothing to swap")
-        out.update(newServiceName=data.new_service_name,
-                   oldServiceName=data.old_service_name)
-        async with aws_session(ctx, params.credentials, params.region) as aws:
-            ecs = await aws.client("ecs")
-            elbv2 = await aws.client("elbv2")
-            aas = await aws.client("application-autoscaling")
-            await _swap(ctx, ecs, elbv2, aas, log, params, data)
-    return dict(out)
+        ctx.output.update(newServiceName=data.new_service_name,
+                          oldServiceName=data.old_service_name)
+        ecs, elbv2, aas = await step.ecs(), await step.elbv2(), await step.autoscaling()
+        await _swap(ctx, ecs, elbv2, aas, log, params, data)
+    return dict(ctx.output)
 
 
 async def _point(elbv2: Elbv2Client, log: UnitLog, route: elb.Route, target_group: str,
@@ -420,30 +409,24 @@ async def _retire_old(ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
 # --------------------------------------------------------------------------- rollback
 
 
-async def blue_green_rollback(ctx: TaskContext) -> dict[str, Any]:
-    params: BlueGreenRollbackParams = ctx.params
-    out = ctx.output
-    out.update(cluster=params.cluster, region=params.region, rolledBack=False)
-    async with ctx.log.unit("Rollback") as log:
+async def blue_green_rollback(ctx: TaskContext[BlueGreenRollbackParams]) -> dict[str, Any]:
+    params = ctx.params
+    async with ecs_step(ctx, rolledBack=False) as step, ctx.log.unit("Rollback") as log:
         data = params.blue_green
         if data is None:
             log.info("There is no blue/green data: the create step failed before it "
                      "changed anything. Nothing to roll back.")
-            return dict(out)
-        out.update(newServiceName=data.new_service_name,
-                   oldServiceName=data.old_service_name)
-        async with aws_session(ctx, params.credentials, params.region) as aws:
-            ecs = await aws.client("ecs")
-            elbv2 = await aws.client("elbv2")
-            aas = await aws.client("application-autoscaling")
-            async with shared_describer(ecs, credentials=params.credentials,
-                                        region=params.region,
-                                        cluster=params.cluster) as describer:
-                await _rollback(ctx, ecs, elbv2, aas, log, describer, params, data)
-    return dict(out)
+            return dict(ctx.output)
+        ctx.output.update(newServiceName=data.new_service_name,
+                          oldServiceName=data.old_service_name)
+        ecs, elbv2, aas = await step.ecs(), await step.elbv2(), await step.autoscaling()
+        async with step.describer(ecs) as describer:
+            await _rollback(ctx, ecs, elbv2, aas, log, describer, params, data)
+    return dict(ctx.output)
 
 
-async def _rollback(ctx: TaskContext, ecs: Any, elbv2: Any, aas: Any, log: UnitLog,
+async def _rollback(ctx: TaskContext, ecs: EcsClient, elbv2: Elbv2Client,
+                    aas: AutoScalingClient, log: UnitLog,
                     describer: ServiceDescriber, params: BlueGreenRollbackParams,
                     data: BlueGreenData) -> None:
     names = [n for n in (data.new_service_name, data.old_service_name) if n]
@@ -518,7 +501,7 @@ def _guard_rollback(log: UnitLog, data: BlueGreenData, new: dict[str, Any] | Non
     log.info("The services are as this deployment left them")
 
 
-async def _scale_old_back(ecs: Any, log: UnitLog, describer: ServiceDescriber,
+async def _scale_old_back(ecs: EcsClient, log: UnitLog, describer: ServiceDescriber,
                           params: BlueGreenRollbackParams, data: BlueGreenData,
                           old: dict[str, Any] | None) -> None:
     if old is None or status_of(old) != "ACTIVE":
@@ -539,7 +522,7 @@ async def _scale_old_back(ecs: Any, log: UnitLog, describer: ServiceDescriber,
     log.info("")
 
 
-async def _restore_route(elbv2: Any, log: UnitLog, route: elb.Route) -> None:
+async def _restore_route(elbv2: Elbv2Client, log: UnitLog, route: elb.Route) -> None:
     live = await elb.current_actions(elbv2, route)
     if live == list(route.actions):
         log.info(f"{route.role} Listener already forwards to Target Group "
@@ -552,7 +535,8 @@ async def _restore_route(elbv2: Any, log: UnitLog, route: elb.Route) -> None:
     log.info(f"Successfully restored {route.role} Listener")
 
 
-async def _retire_new(ecs: Any, aas: Any, log: UnitLog, describer: ServiceDescriber,
+async def _retire_new(ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
+                      describer: ServiceDescriber,
                       params: BlueGreenRollbackParams, data: BlueGreenData,
                       new: dict[str, Any], *, downsize: bool) -> None:
     """Take the new service out: downsized when it had taken production (the old one is

@@ -18,10 +18,8 @@ from typing import Any
 from pydantic import Field
 
 from agent.context import TaskContext, TaskRegistry, TaskType, UnitLog
-from tasks.aws.clients import aws_session
-from tasks.ecs.describe import shared_describer
+from tasks.aws.ports import EcsClient
 from tasks.ecs.errors import aws_errors
-from tasks.ecs.fetch import fetch_step_manifests
 from tasks.ecs.params import EcsTarget
 from tasks.ecs.rollback_guard import LeftBehind
 from tasks.ecs.rollback_guard import check as check_untouched
@@ -32,8 +30,10 @@ from tasks.ecs.service import (
     status_of,
     watch_deployment,
 )
+from tasks.ecs.step import ecs_step
 from tasks.ecs.taskdef import register_task_definition
 from tasks.ecs.teardown import delete_service, wait_inactive
+from tasks.ecs.watcher import ServiceDescriber
 from tasks.manifests import Manifests, ManifestSpecs
 
 CANARY_SUFFIX = "Canary"
@@ -60,26 +60,22 @@ def canary_name(service_name: str) -> str:
     return f"{service_name}{CANARY_SUFFIX}"
 
 
-async def canary_deploy(ctx: TaskContext) -> dict[str, Any]:
-    params: CanaryDeployParams = ctx.params
-    out = ctx.output
-    out.update(cluster=params.cluster, region=params.region)
-    async with aws_session(ctx, params.credentials, params.region) as aws:
+async def canary_deploy(ctx: TaskContext[CanaryDeployParams]) -> dict[str, Any]:
+    params = ctx.params
+    async with ecs_step(ctx) as step:
         async with ctx.log.unit("Fetch Manifests") as log:
-            requests = await fetch_step_manifests(ctx, aws, log, params, params.manifests,
-                                                  "a canary deploy")
+            requests = await step.fetch_manifests(log, params.manifests, "a canary deploy")
         base = str(requests.service_name)
         name = canary_name(base)
-        out.update(serviceName=base, canaryServiceName=name)
-        ecs = await aws.client("ecs")
-        async with ctx.log.unit("Deploy") as log, shared_describer(
-                ecs, credentials=params.credentials, region=params.region,
-                cluster=params.cluster) as describer:
+        ctx.output.update(serviceName=base, canaryServiceName=name)
+        ecs = await step.ecs()
+        async with ctx.log.unit("Deploy") as log, step.describer(ecs) as describer:
             await _deploy(ctx, ecs, log, describer, params, requests, name)
-    return dict(out)
+    return dict(ctx.output)
 
 
-async def _deploy(ctx: TaskContext, ecs: Any, log: UnitLog, describer: Any,
+async def _deploy(ctx: TaskContext, ecs: EcsClient, log: UnitLog,
+                  describer: ServiceDescriber,
                   params: CanaryDeployParams, requests: Manifests, name: str) -> None:
     out = ctx.output
     arn = await register_task_definition(ecs, log, requests)
@@ -109,27 +105,24 @@ async def _deploy(ctx: TaskContext, ecs: Any, log: UnitLog, describer: Any,
     log.info(" Deployment Successful.")
 
 
-async def canary_delete(ctx: TaskContext) -> dict[str, Any]:
-    params: CanaryDeleteParams = ctx.params
-    out = ctx.output
-    out.update(cluster=params.cluster, region=params.region, deleted=False)
+async def canary_delete(ctx: TaskContext[CanaryDeleteParams]) -> dict[str, Any]:
+    params = ctx.params
     name = (params.canary_service_name or "").strip()
-    async with ctx.log.unit("Delete Canary Service") as log:
+    async with (ecs_step(ctx, deleted=False) as step,
+                ctx.log.unit("Delete Canary Service") as log):
         if not name:
             log.info("No canary service is named: the canary step did not get as far as "
                      "creating one. Nothing to delete.")
-            return dict(out)
-        out["canaryServiceName"] = name
-        async with aws_session(ctx, params.credentials, params.region) as aws:
-            ecs = await aws.client("ecs")
-            async with shared_describer(ecs, credentials=params.credentials,
-                                        region=params.region,
-                                        cluster=params.cluster) as describer:
-                await _delete(ctx, ecs, log, describer, params, name)
-    return dict(out)
+            return dict(ctx.output)
+        ctx.output["canaryServiceName"] = name
+        ecs = await step.ecs()
+        async with step.describer(ecs) as describer:
+            await _delete(ctx, ecs, log, describer, params, name)
+    return dict(ctx.output)
 
 
-async def _delete(ctx: TaskContext, ecs: Any, log: UnitLog, describer: Any,
+async def _delete(ctx: TaskContext, ecs: EcsClient, log: UnitLog,
+                  describer: ServiceDescriber,
                   params: CanaryDeleteParams, name: str) -> None:
     current = await describe_one(ecs, params.cluster, name)
     status = status_of(current)

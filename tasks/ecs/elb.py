@@ -164,12 +164,12 @@ async def current_actions(elbv2: Elbv2Client, route: Route) -> list[dict[str, An
     """The route's actions as they are now."""
     if route.is_default:
         with aws_errors(f"DescribeListeners {route.listener_arn}"):
-            answer = await elbv2.describe_listeners(ListenerArns=[route.listener_arn])
-        return list((answer.get("Listeners") or [{}])[0].get("DefaultActions") or [])
+            listeners = await elbv2.describe_listeners(ListenerArns=[route.listener_arn])
+        return list((listeners.get("Listeners") or [{}])[0].get("DefaultActions") or [])
     rule_arn = _rule_of(route)
     with aws_errors(f"DescribeRules {rule_arn}"):
-        answer = await elbv2.describe_rules(RuleArns=[rule_arn])
-    return list((answer.get("Rules") or [{}])[0].get("Actions") or [])
+        rules = await elbv2.describe_rules(RuleArns=[rule_arn])
+    return list((rules.get("Rules") or [{}])[0].get("Actions") or [])
 
 
 async def set_actions(elbv2: Elbv2Client, route: Route, actions: list[dict[str, Any]]) -> None:

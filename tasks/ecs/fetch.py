@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from agent.context import TaskContext, TaskFailed, UnitLog
 from tasks.ecs.params import EcsTarget
-from tasks.manifests import ManifestError, Manifests, ManifestSpecs, load_manifests
+from tasks.manifests import AwsClients, ManifestError, Manifests, ManifestSpecs, load_manifests
 
 
-async def fetch_step_manifests(ctx: TaskContext, aws: Any, log: UnitLog, params: EcsTarget,
+async def fetch_step_manifests(ctx: TaskContext, aws: AwsClients, log: UnitLog, params: EcsTarget,
                                specs: ManifestSpecs, step: str, *,
                                needs_service: bool = True) -> Manifests:
     """The manifests, with a task definition (request or ARN) and, when ``needs_service``,

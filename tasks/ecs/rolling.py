@@ -20,11 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.context import TaskContext, TaskFailed, UnitLog
-from tasks.aws.clients import aws_session
+from tasks.aws.ports import AutoScalingClient, EcsClient
 from tasks.ecs import autoscaling, saved_revision
-from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
-from tasks.ecs.fetch import fetch_step_manifests
 from tasks.ecs.params import RollingDeployParams, RollingRollbackParams
 from tasks.ecs.rollback_data import CURRENT_VERSION, RollbackData
 from tasks.ecs.rollback_guard import check as check_untouched
@@ -35,35 +33,29 @@ from tasks.ecs.service import (
     status_of,
     watch_deployment,
 )
+from tasks.ecs.step import ecs_step
 from tasks.ecs.taskdef import register_task_definition
 from tasks.ecs.teardown import wait_inactive
 from tasks.ecs.watcher import ServiceDescriber
 from tasks.manifests import Manifests, update_service_request
 
 
-async def rolling_deploy(ctx: TaskContext) -> dict[str, Any]:
-    params: RollingDeployParams = ctx.params
-    out = ctx.output
-    out.update(cluster=params.cluster, region=params.region)
-    async with aws_session(ctx, params.credentials, params.region) as aws:
+async def rolling_deploy(ctx: TaskContext[RollingDeployParams]) -> dict[str, Any]:
+    params = ctx.params
+    async with ecs_step(ctx) as step:
         async with ctx.log.unit("Fetch Manifests") as log:
-            requests = await fetch_step_manifests(ctx, aws, log, params, params.manifests,
-                                                  "a rolling deploy")
+            requests = await step.fetch_manifests(log, params.manifests, "a rolling deploy")
         name = str(requests.service_name)
-        out["serviceName"] = name
+        ctx.output["serviceName"] = name
         async with ctx.log.unit("Prepare Rollback Data") as log:
-            with aws_errors("Connecting to AWS"):  # assuming a role can fail here
-                ecs = await aws.client("ecs")
-                aas = await aws.client("application-autoscaling")
+            ecs, aas = await step.ecs(), await step.autoscaling()
             current, data = await _prepare_rollback(ctx, ecs, aas, log, params, name)
-        async with ctx.log.unit("Deploy") as log, shared_describer(
-                ecs, credentials=params.credentials, region=params.region,
-                cluster=params.cluster) as describer:
+        async with ctx.log.unit("Deploy") as log, step.describer(ecs) as describer:
             await _deploy(ctx, ecs, aas, log, describer, params, requests, current, data)
-    return dict(out)
+    return dict(ctx.output)
 
 
-async def _prepare_rollback(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
+async def _prepare_rollback(ctx: TaskContext, ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
                             params: RollingDeployParams,
                             name: str) -> tuple[dict[str, Any] | None, RollbackData]:
     current = await describe_one(ecs, params.cluster, name)
@@ -97,7 +89,7 @@ def _record_left(ctx: TaskContext, data: RollbackData, **left: Any) -> RollbackD
     return data
 
 
-async def _deploy(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
+async def _deploy(ctx: TaskContext, ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
                   describer: ServiceDescriber, params: RollingDeployParams,
                   requests: Manifests, current: dict[str, Any] | None,
                   data: RollbackData) -> None:
@@ -168,32 +160,25 @@ def _update_request(log: UnitLog, params: RollingDeployParams, requests: Manifes
 # --------------------------------------------------------------------------- rollback
 
 
-async def rolling_rollback(ctx: TaskContext) -> dict[str, Any]:
-    params: RollingRollbackParams = ctx.params
-    out = ctx.output
-    out.update(cluster=params.cluster, region=params.region, rolledBack=False)
-    async with ctx.log.unit("Rollback") as log:
+async def rolling_rollback(ctx: TaskContext[RollingRollbackParams]) -> dict[str, Any]:
+    params = ctx.params
+    async with ecs_step(ctx, rolledBack=False) as step, ctx.log.unit("Rollback") as log:
         data = params.rollback_data
         if data is None:
             log.info("There is no rollback data: the deploy step failed before it "
                      "changed anything. Nothing to roll back.")
-            return dict(out)
-        out["serviceName"] = data.service_name
-        async with aws_session(ctx, params.credentials, params.region) as aws:
-            with aws_errors("Connecting to AWS"):  # assuming a role can fail here
-                ecs = await aws.client("ecs")
-                aas = await aws.client("application-autoscaling")
-            async with shared_describer(ecs, credentials=params.credentials,
-                                        region=params.region,
-                                        cluster=params.cluster) as describer:
-                if data.existed:
-                    await _restore(ctx, ecs, aas, log, describer, params, data)
-                else:
-                    await _delete_created(ctx, ecs, aas, log, describer, params, data)
-    return dict(out)
+            return dict(ctx.output)
+        ctx.output["serviceName"] = data.service_name
+        ecs, aas = await step.ecs(), await step.autoscaling()
+        async with step.describer(ecs) as describer:
+            if data.existed:
+                await _restore(ctx, ecs, aas, log, describer, params, data)
+            else:
+                await _delete_created(ctx, ecs, aas, log, describer, params, data)
+    return dict(ctx.output)
 
 
-async def _guard(aas: Any, log: UnitLog, cluster: str, current: dict[str, Any] | None,
+async def _guard(aas: AutoScalingClient, log: UnitLog, cluster: str, current: dict[str, Any] | None,
                  data: RollbackData) -> None:
     """Refuse (TaskFailed, nothing written) unless the service is as the deploy left it:
     its PRIMARY deployment, desired count and autoscaling."""
@@ -214,7 +199,7 @@ async def _guard(aas: Any, log: UnitLog, cluster: str, current: dict[str, Any] |
     log.info(f"Service {name} is as this deployment left it")
 
 
-async def _restore(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
+async def _restore(ctx: TaskContext, ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
                    describer: ServiceDescriber, params: RollingRollbackParams,
                    data: RollbackData) -> None:
     name = data.service_name
@@ -259,7 +244,7 @@ def _primary_task_definition(service: dict[str, Any]) -> str | None:
     return None if found is None else str(found)
 
 
-async def _delete_created(ctx: TaskContext, ecs: Any, aas: Any, log: UnitLog,
+async def _delete_created(ctx: TaskContext, ecs: EcsClient, aas: AutoScalingClient, log: UnitLog,
                           describer: ServiceDescriber, params: RollingRollbackParams,
                           data: RollbackData) -> None:
     name = data.service_name

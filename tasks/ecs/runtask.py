@@ -27,10 +27,10 @@ from agent.context import (
     TaskType,
     UnitLog,
 )
-from tasks.aws.clients import aws_session
+from tasks.aws.ports import EcsClient
 from tasks.ecs.errors import aws_errors, unthrottled
-from tasks.ecs.fetch import fetch_step_manifests
 from tasks.ecs.params import EcsTarget
+from tasks.ecs.step import EcsStep, ecs_step
 from tasks.ecs.taskdef import container_definitions, register_task_definition
 from tasks.ecs.watcher import describe_stopped_task, human_duration
 from tasks.manifests import Manifests, ManifestSpecs
@@ -89,37 +89,35 @@ def short_id(arn: str) -> str:
 # --------------------------------------------------------------------------- handler
 
 
-async def run_task(ctx: TaskContext) -> dict[str, Any]:
-    params: RunTaskParams = ctx.params
-    out = ctx.output
-    out.update(cluster=params.cluster, region=params.region, taskArns=[])
-    async with aws_session(ctx, params.credentials, params.region) as aws:
+async def run_task(ctx: TaskContext[RunTaskParams]) -> dict[str, Any]:
+    params = ctx.params
+    async with ecs_step(ctx, taskArns=[]) as step:
         async with ctx.log.unit("Fetch Manifests") as log:
-            requests = await _fetch(ctx, aws, log, params)
-        ecs = await aws.client("ecs")
+            requests = await _fetch(step, log)
+        ecs = await step.ecs()
         async with ctx.log.unit("Run Task") as log:
             arns = await _run(ctx, ecs, log, params, requests)
         if params.skip_steady_state_check:
             ctx.log.skip("Wait for Tasks", "Skip steady-state check is set: the tasks "
                          "were started and are not watched")
-            return dict(out)
+            return dict(ctx.output)
         async with ctx.log.unit("Wait for Tasks") as log:
             essential = {str(c.get("name")): bool(c.get("essential", True))
                          for c in await container_definitions(ecs, requests)}
             await _wait(ctx, ecs, log, params, arns, essential)
-    return dict(out)
+    return dict(ctx.output)
 
 
-async def _fetch(ctx: TaskContext, aws: Any, log: UnitLog, params: RunTaskParams) -> Manifests:
-    manifests = await fetch_step_manifests(ctx, aws, log, params, params.manifests,
-                                           "a run task step", needs_service=False)
+async def _fetch(step: EcsStep[RunTaskParams], log: UnitLog) -> Manifests:
+    manifests = await step.fetch_manifests(log, step.params.manifests, "a run task step",
+                                           needs_service=False)
     if manifests.run_task_request is None:
         raise TaskFailed("manifests.runTaskRequest is required for a run task step: give the "
                          "RunTask request (launchType, networkConfiguration, count ...)")
     return manifests
 
 
-async def _run(ctx: TaskContext, ecs: Any, log: UnitLog, params: RunTaskParams,
+async def _run(ctx: TaskContext, ecs: EcsClient, log: UnitLog, params: RunTaskParams,
                requests: Manifests) -> list[str]:
     out = ctx.output
     arn = await register_task_definition(ecs, log, requests)
@@ -156,7 +154,7 @@ async def _run(ctx: TaskContext, ecs: Any, log: UnitLog, params: RunTaskParams,
     return arns
 
 
-async def _describe(ecs: Any, cluster: str, arns: list[str]) -> dict[str, dict[str, Any]]:
+async def _describe(ecs: EcsClient, cluster: str, arns: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for i in range(0, len(arns), DESCRIBE_TASKS_LIMIT):
         batch = arns[i:i + DESCRIBE_TASKS_LIMIT]
@@ -168,7 +166,7 @@ async def _describe(ecs: Any, cluster: str, arns: list[str]) -> dict[str, dict[s
     return found
 
 
-async def _wait(ctx: TaskContext, ecs: Any, log: UnitLog, params: RunTaskParams,
+async def _wait(ctx: TaskContext, ecs: EcsClient, log: UnitLog, params: RunTaskParams,
                 arns: list[str], essential: Mapping[str, bool]) -> None:
     goal = "RUNNING" if params.wait_until == "running" else "STOPPED"
     log.info(f"Waiting for {len(arns)} task(s) to reach {goal} state")
@@ -216,7 +214,7 @@ async def _wait(ctx: TaskContext, ecs: Any, log: UnitLog, params: RunTaskParams,
 STOP_TIMEOUT = 15.0
 
 
-async def _stop_tasks(ecs: Any, log: UnitLog, cluster: str, arns: list[str],
+async def _stop_tasks(ecs: EcsClient, log: UnitLog, cluster: str, arns: list[str],
                       shown: Mapping[str, str], reason: str) -> None:
     running = [a for a in arns if shown.get(a) != "STOPPED"]
     if not running:

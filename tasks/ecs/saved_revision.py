@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agent.context import TaskFailed, UnitLog
-from tasks.aws.ports import EcsClient
+from tasks.aws.ports import EcsClient, TaskDefinitionAnswer
 from tasks.ecs.errors import aws_errors, unthrottled
 from tasks.ecs.rollback_guard import short_name
 
@@ -47,7 +47,7 @@ async def capture(ecs: EcsClient, log: UnitLog, arn: str) -> dict[str, Any] | No
     return register_request(ecs, answer["taskDefinition"], answer.get("tags"))
 
 
-async def _describe(ecs: EcsClient, arn: str) -> dict[str, Any]:
+async def _describe(ecs: EcsClient, arn: str) -> TaskDefinitionAnswer:
     # A throttled read would cost the rollback its fallback: wait for the bucket instead.
     return await unthrottled(
         lambda: ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"]))
@@ -60,7 +60,7 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-async def _status(ecs: EcsClient, arn: str) -> tuple[str, dict[str, Any] | None]:
+async def _status(ecs: EcsClient, arn: str) -> tuple[str, TaskDefinitionAnswer | None]:
     """(status, DescribeTaskDefinition answer); ("MISSING", None) when ECS no longer
     knows the revision."""
     try:

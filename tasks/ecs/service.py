@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.context import UnitLog
+from tasks.aws.ports import EcsClient
 from tasks.ecs.errors import aws_errors, unthrottled
 from tasks.ecs.params import EcsTarget
 from tasks.ecs.watcher import (
@@ -20,7 +21,7 @@ from tasks.ecs.watcher import (
 CLOCK_SKEW = timedelta(minutes=1)
 
 
-async def describe_one(ecs: Any, cluster: str, name: str) -> dict[str, Any] | None:
+async def describe_one(ecs: EcsClient, cluster: str, name: str) -> dict[str, Any] | None:
     """The service, or None when ECS reports it MISSING."""
     with aws_errors(f"DescribeServices for service {name} in cluster {cluster}"):
         answer = await unthrottled(lambda: ecs.describe_services(cluster=cluster,
@@ -44,7 +45,7 @@ def deployment_id(service: dict[str, Any]) -> str | None:
     return None if value is None else str(value)
 
 
-async def watch_deployment(describer: ServiceDescriber, ecs: Any, log: UnitLog,
+async def watch_deployment(describer: ServiceDescriber, ecs: EcsClient, log: UnitLog,
                            params: EcsTarget, service: dict[str, Any], task_definition: str,
                            *, started: datetime | None) -> None:
     """Wait until the deployment that CreateService / UpdateService answered with

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.context import UnitLog
+from agent.context import TaskFailed, UnitLog
+from tasks.aws.ports import EcsClient
 from tasks.ecs.errors import aws_errors
 from tasks.manifests import Manifests
 
 
-async def register_task_definition(ecs: Any, log: UnitLog, requests: Manifests, *,
+async def register_task_definition(ecs: EcsClient, log: UnitLog, requests: Manifests, *,
                                    given_arn_note: str = "") -> str:
     """Register the manifests' task definition, or check the ARN they name (and say so,
     followed by ``given_arn_note``)."""
@@ -30,11 +31,14 @@ async def register_task_definition(ecs: Any, log: UnitLog, requests: Manifests, 
     return arn
 
 
-async def container_definitions(ecs: Any, requests: Manifests) -> list[dict[str, Any]]:
+async def container_definitions(ecs: EcsClient, requests: Manifests) -> list[dict[str, Any]]:
     """The containers of the task definition the step will run, before registering it."""
     if requests.task_definition is not None:
         return list(requests.task_definition.get("containerDefinitions") or [])
     arn = requests.task_definition_arn
+    if arn is None:  # the manifest checks (fetch.py) come first; this says so if not
+        raise TaskFailed("the manifests give neither a taskDefinition nor a "
+                         "taskDefinitionArn; add one of them")
     with aws_errors(f"DescribeTaskDefinition {arn}"):
         answer = await ecs.describe_task_definition(taskDefinition=arn)
     return list(answer["taskDefinition"].get("containerDefinitions") or [])

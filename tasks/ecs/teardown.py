@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from agent.context import TaskFailed, UnitLog
+from tasks.aws.ports import EcsClient
 from tasks.ecs.errors import aws_errors
 from tasks.ecs.service import status_of
 from tasks.ecs.watcher import ServiceDescriber, human_duration
@@ -28,7 +28,7 @@ async def wait_inactive(describer: ServiceDescriber, log: UnitLog, name: str, *,
     log.info(f"Existing Service {name} reached inactive state")
 
 
-async def delete_service(ecs: Any, describer: ServiceDescriber, log: UnitLog, *,
+async def delete_service(ecs: EcsClient, describer: ServiceDescriber, log: UnitLog, *,
                          cluster: str, name: str, poll_interval: float,
                          give_up_after: float) -> None:
     """Force-delete an ACTIVE service (its tasks are stopped) and wait for INACTIVE."""

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from agent.context import TaskFailed, TaskTimedOut, UnitLog
+from tasks.aws.ports import EcsClient
 from tasks.ecs.errors import aws_errors
 
 CIRCUIT_BREAKER_ROLLBACK = "ECS deployment circuit breaker: rolling back"
@@ -287,8 +288,8 @@ def print_progress(log: UnitLog, verdict: Verdict, state: WatchState, *, cluster
 
 
 async def wait_for_steady_state(
-    *, describer: ServiceDescriber, ecs: Any, log: UnitLog, cluster: str, target: Target,
-    state: WatchState, poll_interval: float, give_up_after: float,
+    *, describer: ServiceDescriber, ecs: EcsClient | None, log: UnitLog, cluster: str,
+    target: Target, state: WatchState, poll_interval: float, give_up_after: float,
     not_before: datetime | None = None,
 ) -> dict[str, Any]:
     """Poll until our deployment succeeds (return the service) or fails (raise
@@ -348,7 +349,7 @@ def describe_stopped_task(task: dict[str, Any]) -> list[str]:
     return lines
 
 
-async def print_stopped_tasks(ecs: Any, log: UnitLog, cluster: str,
+async def print_stopped_tasks(ecs: EcsClient | None, log: UnitLog, cluster: str,
                               deployment_id: str | None, limit: int = 10) -> list[str]:
     """List the STOPPED tasks our deployment started; return their stopped reasons.
     A diagnosis must never hide the failure itself, so AWS errors here are only logged."""

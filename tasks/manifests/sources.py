@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from agent.context import TaskContext, UnitLog
+from tasks.aws.ports import S3Client
 from tasks.manifests.errors import ManifestError
 from tasks.manifests.parse import MAX_BYTES
 
@@ -132,7 +133,7 @@ class FetchedFile:
 
 
 class AwsClients(Protocol):
-    async def client(self, service: str, region: str | None = None) -> Any: ...
+    async def s3(self, region: str | None = None) -> S3Client: ...
 
 
 STORE_NAMES = {
@@ -194,7 +195,7 @@ async def _fetch_s3(spec: S3Source, aws: AwsClients | None) -> list[FetchedFile]
                             file=name)
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = await aws.client("s3", spec.region)
+    client = await aws.s3(spec.region)
     try:
         head = await client.head_object(Bucket=spec.bucket, Key=spec.key)
         size = int(head.get("ContentLength", 0))

@@ -123,8 +123,8 @@ def _write_script(workdir: str, text: str, names: list[str]) -> str:
     return path
 
 
-async def shell_script(ctx: TaskContext) -> dict[str, Any]:
-    params: ShellScriptParams = ctx.params
+async def shell_script(ctx: TaskContext[ShellScriptParams]) -> dict[str, Any]:
+    params = ctx.params
     _check_working_directory(params)
     workdir = tempfile.mkdtemp(prefix="shell-step-")
     try:
