@@ -77,9 +77,10 @@ CATEGORIES: dict[str, str] = {
 # over the floor, deploys up to 15 s after their own calls' earliest end).
 # If ECS refills slower than published, a throttle halves the rate below.
 # Half a second (the first try) was too little at N = 2,000: 72 DescribeServices were
-# throttled when calls queued in the sandbox behind a long simulator step arrived
-# together, and each throttle halved the rate for the deploys being watched. Rounded
-# down, so RegisterTaskDefinition (1 a second) keeps back only one token.
+# throttled, most likely calls that queued in the sandbox behind a simulator step (it
+# holds moto's lock) and then arrived together; each throttle halved the rate for the
+# deploys being watched. Rounded down, so RegisterTaskDefinition (1 a second) keeps
+# back only one token.
 RESERVE_SECONDS = 1.5
 # A throttle means someone else (another delegate, the console) shares the account's
 # bucket: halve our rate, but never below this, so a call still goes every 2 s.
