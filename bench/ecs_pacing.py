@@ -256,6 +256,7 @@ def by_category(before: dict[tuple[str, str], float], after: dict[tuple[str, str
 
 
 def lateness(views: list[dict[str, Any]], solo: float) -> list[float]:
+    """Each deploy's lateness, in submission order (its rank k is its index)."""
     ordered = sorted(views, key=lambda v: v["created_at"])
     t0 = ordered[0]["created_at"]
     late = []
@@ -264,6 +265,12 @@ def lateness(views: list[dict[str, Any]], solo: float) -> list[float]:
         earliest = max(view["created_at"], t0 + slot) + solo
         late.append(view["ended_at"] - earliest)
     return late
+
+
+def latest(late: list[float], n: int = 5) -> list[dict[str, float]]:
+    """The ``n`` latest deploys: which ranks they had says where the time went."""
+    worst = sorted(range(len(late)), key=lambda k: late[k], reverse=True)[:n]
+    return [{"rank": k, "late_s": round(late[k], 2)} for k in worst]
 
 
 def figures(views: list[dict[str, Any]], solo: float, before: dict[tuple[str, str], float],
@@ -284,7 +291,8 @@ def figures(views: list[dict[str, Any]], solo: float, before: dict[tuple[str, st
         "solo_s": round(solo, 2),
         "lateness_s": {"p50": round(pct(late, 50), 2), "p99": round(pct(late, 99), 2),
                        "max": round(max(late), 2),
-                       f"over_{LATE:.0f}s": sum(1 for x in late if x > LATE)},
+                       f"over_{LATE:.0f}s": sum(1 for x in late if x > LATE),
+                       "latest": latest(late)},
         "accepted_calls": {c: int(n) for c, n in accepted.items()},
         "throttled": {c: int(n) for c, n in throttled.items()},
     }
@@ -345,7 +353,8 @@ def report(r: dict[str, Any]) -> None:
     print(f"  wall {r['wall_s']}s vs floor {r['floor_s']}s ({r['floor_category']}): "
           f"{r['wall_over_floor_percent']}% over")
     print(f"  lateness vs own earliest (solo deploy {r['solo_s']}s): p50 {late['p50']}s, "
-          f"p99 {late['p99']}s, max {late['max']}s, over 5 s: {late['over_5s']}")
+          f"p99 {late['p99']}s, max {late['max']}s, over 5 s: {late['over_5s']}; latest "
+          f"(rank by submission): {late['latest']}")
     print(f"  accepted calls: {r['accepted_calls']}")
     print(f"  throttled answers: {r['throttled'] or 'none'}")
     print(f"  children's exit codes: {r['exit_codes']}; delegate log: "

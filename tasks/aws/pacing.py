@@ -76,7 +76,12 @@ CATEGORIES: dict[str, str] = {
 # costs that share of every long batch (bench/ecs_pacing.py, N = 120: the wall 13.5 %
 # over the floor, deploys up to 15 s after their own calls' earliest end).
 # If ECS refills slower than published, a throttle halves the rate below.
-RESERVE_SECONDS = 0.5
+# Half a second (the first try) was too little at N = 2,000: 72 DescribeServices were
+# throttled, most likely calls that queued in the sandbox behind a simulator step (it
+# holds moto's lock) and then arrived together; each throttle halved the rate for the
+# deploys being watched. Rounded down, so RegisterTaskDefinition (1 a second) keeps
+# back only one token.
+RESERVE_SECONDS = 1.5
 # A throttle means someone else (another delegate, the console) shares the account's
 # bucket: halve our rate, but never below this, so a call still goes every 2 s.
 RATE_FLOOR = 0.5
@@ -95,7 +100,7 @@ Place = tuple[float, int]  # (seniority, arrival)
 
 def reserve(burst: float, rate: float) -> float:
     """Tokens of the published burst kept back (see RESERVE_SECONDS)."""
-    return min(burst - 1, max(1.0, math.ceil(rate * RESERVE_SECONDS)))
+    return min(burst - 1, max(1.0, math.floor(rate * RESERVE_SECONDS)))
 
 
 @dataclass

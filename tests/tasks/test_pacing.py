@@ -72,10 +72,10 @@ async def drain(pacer: Pacer, action: str) -> int:
     return n
 
 
-def test_the_burst_kept_back_covers_half_a_second_and_at_least_a_token() -> None:
+def test_the_burst_kept_back_covers_one_and_a_half_seconds_and_at_least_a_token() -> None:
     assert reserve(20, 1) == 1  # task-definition-modify
-    assert reserve(50, 5) == 3  # service-modify
-    assert reserve(100, 20) == 10  # service-read
+    assert reserve(50, 5) == 7  # service-modify
+    assert reserve(100, 20) == 30  # service-read
     assert reserve(2, 40) == 1  # never the whole burst
 
 
@@ -96,8 +96,8 @@ async def test_an_exhausted_category_does_not_delay_another() -> None:
     done: list[tuple[str, float]] = []
     await clock.run(
         timed_calls(clock, pacer, "RegisterTaskDefinition", 30, done),
-        timed_calls(clock, pacer, "CreateService", 47, done),  # service-modify: 50 - 3
-        timed_calls(clock, pacer, "DescribeServices", 90, done),  # service-read: 100 - 10
+        timed_calls(clock, pacer, "CreateService", 43, done),  # service-modify: 50 - 7
+        timed_calls(clock, pacer, "DescribeServices", 70, done),  # service-read: 100 - 30
     )
     assert max(t for a, t in done if a != "RegisterTaskDefinition") == 1000.0
     assert max(t for a, t in done if a == "RegisterTaskDefinition") == pytest.approx(
@@ -120,7 +120,7 @@ async def test_a_throttle_halves_the_rate_and_it_recovers() -> None:
     clock = FakeClock()
     pacer = pacer_on(clock)
     done: list[tuple[str, float]] = []
-    await clock.run(timed_calls(clock, pacer, "CreateService", 47, done))  # the burst
+    await clock.run(timed_calls(clock, pacer, "CreateService", 43, done))  # the burst
     pacer.throttled("me", REGION, "CreateService")
     done.clear()
     await clock.run(timed_calls(clock, pacer, "CreateService", 3, done))
