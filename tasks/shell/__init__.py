@@ -23,7 +23,7 @@ def register(registry: TaskRegistry) -> None:
     if not allowed():
         return
     from tasks.shell.params import ShellScriptParams
-    from tasks.shell.script import shell_script
+    from tasks.shell.script import shell_provision, shell_script
 
     registry.register(TaskType(
         name="shell.script",
@@ -34,4 +34,15 @@ def register(registry: TaskRegistry) -> None:
         outputs={"exitCode": "the script's exit code",
                  "NAME": "each of outputVariables, as the script left it"},
         units=("Execute",),
+    ))
+    registry.register(TaskType(
+        name="shell.provision",
+        handler=shell_provision,
+        summary="Provision with a script: it writes its outputs as one JSON object to "
+                "$PROVISIONER_OUTPUT_PATH, and they become the step's outputs "
+                "(<+provisioner.NAME> in a provisioner section).",
+        params_model=ShellScriptParams,
+        outputs={"NAME": "each key of the JSON object the script wrote",
+                 "exitCode": "the script's exit code"},
+        units=("Provision",),
     ))

@@ -16,7 +16,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Set by the step itself; a user value for one of these would be silently overwritten.
 RESERVED = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                       "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "ECS_CLUSTER",
-                      "DELEGATE_OUTPUT_DIR"})
+                      "DELEGATE_OUTPUT_DIR", "PROVISIONER_OUTPUT_PATH"})
 
 
 class ShellScriptParams(BaseModel):

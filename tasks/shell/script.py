@@ -11,6 +11,7 @@ step at all (see ``tasks.shell.allowed``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -30,6 +31,7 @@ from tasks.shell.process import run_process
 # the user's language, nothing that configures (or authenticates) the delegate.
 _PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME")
 _OUTPUT_DIR = "DELEGATE_OUTPUT_DIR"
+PROVISIONER_OUTPUT = "PROVISIONER_OUTPUT_PATH"
 
 
 def _variables(params: ShellScriptParams, ctx: TaskContext) -> Variables:
@@ -123,39 +125,91 @@ def _write_script(workdir: str, text: str, names: list[str]) -> str:
     return path
 
 
+async def _execute(ctx: TaskContext[Any], params: ShellScriptParams, log: UnitLog,
+                   workdir: str, extra_env: dict[str, str]) -> str:
+    """Fetch, write and run the script in ``workdir``; fail on a non-zero exit. Returns
+    the folder the output variables were written to."""
+    text = await _script_text(params, ctx, log)
+    outdir = os.path.join(workdir, ".outputs")
+    os.mkdir(outdir, 0o700)
+    script_file = _write_script(workdir, text, params.output_variables)
+    env = {**await _environment(params, ctx, workdir, outdir), **extra_env}
+    log.info(f"Executing command with {params.shell} ...")
+
+    def line(text: str, is_err: bool) -> None:
+        (log.warn if is_err else log.info)(text)
+
+    finished = await run_process(
+        [shutil.which(params.shell) or params.shell, script_file],
+        cwd=params.working_directory or workdir, env=env, sink=line,
+        grace=params.kill_grace)
+    code = finished.exit_code
+    if code != 0:
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with {code}"
+        tail = "\n".join(finished.last_lines)
+        raise TaskFailed(f"The script {how}." + (f" Its last lines:\n{tail}" if tail else ""),
+                         output={"exitCode": code})
+    return outdir
+
+
+def _variables_out(ctx: TaskContext[Any], params: ShellScriptParams, outdir: str,
+                   log: UnitLog) -> None:
+    outputs = _outputs(outdir, params.output_variables)
+    missing = [n for n in params.output_variables if n not in outputs]
+    ctx.output.update(outputs, exitCode=0)
+    if missing:
+        log.warn("The script did not set output variable(s): " + ", ".join(missing))
+
+
 async def shell_script(ctx: TaskContext[ShellScriptParams]) -> dict[str, Any]:
     params = ctx.params
     _check_working_directory(params)
     workdir = tempfile.mkdtemp(prefix="shell-step-")
     try:
         async with ctx.log.unit("Execute") as log:
-            text = await _script_text(params, ctx, log)
-            outdir = os.path.join(workdir, ".outputs")
-            os.mkdir(outdir, 0o700)
-            script_file = _write_script(workdir, text, params.output_variables)
-            env = await _environment(params, ctx, workdir, outdir)
-            log.info(f"Executing command with {params.shell} ...")
-
-            def line(text: str, is_err: bool) -> None:
-                (log.warn if is_err else log.info)(text)
-
-            finished = await run_process(
-                [shutil.which(params.shell) or params.shell, script_file],
-                cwd=params.working_directory or workdir, env=env, sink=line,
-                grace=params.kill_grace)
-            code = finished.exit_code
-            if code != 0:
-                how = f"was killed by signal {-code}" if code < 0 else f"exited with {code}"
-                tail = "\n".join(finished.last_lines)
-                raise TaskFailed(f"The script {how}." + (f" Its last lines:\n{tail}"
-                                                         if tail else ""),
-                                 output={"exitCode": code})
-            outputs = _outputs(outdir, params.output_variables)
-            missing = [n for n in params.output_variables if n not in outputs]
-            ctx.output.update(outputs, exitCode=0)
-            if missing:
-                log.warn("The script did not set output variable(s): " + ", ".join(missing))
+            outdir = await _execute(ctx, params, log, workdir, {})
+            _variables_out(ctx, params, outdir, log)
             log.info("Command completed with ExitCode (0)")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return ctx.output
+
+
+def _provisioner_outputs(path: str) -> dict[str, Any]:
+    where = f"${PROVISIONER_OUTPUT} ({os.path.basename(path)})"
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise TaskFailed(f"The script wrote nothing to {where}: write its outputs there as "
+                         'one JSON object, e.g. echo \'{"cluster_name": "c1"}\' > '
+                         f'"${PROVISIONER_OUTPUT}"') from None
+    try:
+        found = json.loads(text) if text.strip() else None
+    except json.JSONDecodeError as exc:
+        raise TaskFailed(f"{where} is not JSON: {exc.msg} at line {exc.lineno} column "
+                         f"{exc.colno}; write one JSON object of outputs") from None
+    if not isinstance(found, dict):
+        raise TaskFailed(f"{where} holds {type(found).__name__}, not a JSON object of "
+                         "outputs")
+    return found
+
+
+async def shell_provision(ctx: TaskContext[ShellScriptParams]) -> dict[str, Any]:
+    """``shell.provision``: a script that provisions, and writes its outputs as a JSON
+    object to ``$PROVISIONER_OUTPUT_PATH``; they become the step's (the provisioner's)
+    outputs."""
+    params = ctx.params
+    _check_working_directory(params)
+    workdir = tempfile.mkdtemp(prefix="shell-provision-")
+    output_path = os.path.join(workdir, ".provisioner-output.json")
+    try:
+        async with ctx.log.unit("Provision") as log:
+            outdir = await _execute(ctx, params, log, workdir,
+                                    {PROVISIONER_OUTPUT: output_path})
+            _variables_out(ctx, params, outdir, log)
+            found = _provisioner_outputs(output_path)
+            ctx.output.update(found)
+            log.info("Provisioner outputs: " + (", ".join(sorted(found)) or "none"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return ctx.output

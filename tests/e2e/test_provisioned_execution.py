@@ -160,3 +160,37 @@ async def test_infrastructure_naming_a_provisioner_without_one_is_refused(
     r = await api.client.post("/api/executions", json=spec)
     assert r.status_code == 422
     assert "no provisioner section" in r.text
+
+
+async def test_a_shell_provisioner_maps_its_json_outputs_to_the_infrastructure(
+        aws: Aws, api: ManagerApi, delegate: DelegateRunner) -> None:
+    provision = ("echo provisioning\n"
+                 f"printf '{{\"cluster_name\": \"{aws.cluster}\", \"region_name\": "
+                 f"\"{aws.region}\"}}' > \"$PROVISIONER_OUTPUT_PATH\"\n")
+    spec = {
+        "name": "shell provisioned", "service": "shell-svc", "selectors": ["ecs"],
+        "infrastructure": {"region": "<+provisioner.region_name>",
+                           "cluster": "<+provisioner.cluster_name>"},
+        "provisioner": {"steps": [{"id": "provision", "type": "shell.provision",
+                                   "params": {"script": provision}}]},
+        "steps": [{"id": "where", "type": "shell.script", "params": {
+            "script": 'WHERE="$ECS_CLUSTER in $AWS_REGION via <+provisioner.cluster_name>"',
+            "outputVariables": ["WHERE"]}}],
+    }
+    done = await _run(api, spec)
+    assert done["status"] == "SUCCESS", json.dumps(done)[:3000]
+    runs = {r["step_id"]: r for r in done["runs"]}
+    assert runs["provision"]["output"]["cluster_name"] == aws.cluster
+    assert runs["where"]["output"]["WHERE"] == (
+        f"{aws.cluster} in {aws.region} via {aws.cluster}")
+
+
+async def test_a_shell_provisioner_that_writes_no_json_object_fails_saying_so(
+        aws: Aws, api: ManagerApi, delegate: DelegateRunner) -> None:
+    r = await api.client.post("/api/tasks", json={
+        "type": "shell.provision", "selectors": ["ecs"],
+        "params": {"script": "echo '[1, 2]' > \"$PROVISIONER_OUTPUT_PATH\""}})
+    assert r.status_code == 201, r.text
+    done = await api.wait_finished(r.json()["task_id"], timeout=30)
+    assert done["status"] == "FAILED"
+    assert "holds list, not a JSON object of outputs" in done["error"]
