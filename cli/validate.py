@@ -33,6 +33,7 @@ import click
 from pydantic import ValidationError
 
 from agent.context import TaskContext, TaskLog, TaskRegistry, load_registry, params_with_defaults
+from cli import provisioner_check
 from tasks.manifests import (
     ManifestError,
     ManifestErrors,
@@ -50,7 +51,7 @@ from tasks.manifests.render import render
 
 _SCOPE = re.compile(r"^(account|org|project):")
 # Known only when a step runs: kept as written instead of failing.
-RUNTIME_ROOTS = frozenset({"execution", "secrets", "targetGroupArn"})
+RUNTIME_ROOTS = frozenset({"execution", "secrets", "targetGroupArn", "provisioner"})
 REGISTERED_TASK_DEFINITION = "(ARN of the task definition this step registers)"
 
 
@@ -262,6 +263,10 @@ async def validate_file(path: Path, data: bytes,
         all_steps += [("provisioner.rollbackSteps", s) for s in prov.get("rollbackSteps") or []]
         all_steps += [("steps", s) for s in doc.get("steps") or []]
         all_steps += [("rollbackSteps", s) for s in doc.get("rollbackSteps") or []]
+        wrong, notes = provisioner_check.check(doc, file=name)
+        errors += wrong
+        if notes:
+            out["notes"] = notes
         for index, (group, step) in enumerate(all_steps):
             if not isinstance(step, dict):
                 errors.append(ManifestError("a step must be a mapping", file=name,

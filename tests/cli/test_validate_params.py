@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from cli.exitcodes import ExitCode
 from cli.validate import validate
 
-TEMPLATE = "AWSTemplateFormatVersion: '2010-09-09'\nResources: {}\n"
+TEMPLATE = ("AWSTemplateFormatVersion: '2010-09-09'\nResources: {}\nOutputs:\n"
+            "  region_name: {Value: !Ref AWS::Region}\n  cluster_name: {Value: c1}\n")
 
 
 def _execution(**changes: object) -> dict[str, object]:
@@ -82,3 +83,35 @@ def test_infrastructure_is_not_forced_on_a_type_without_a_cluster(tmp_path: Path
     doc["rollbackSteps"] = []
     code, out = _run(tmp_path, doc)
     assert code == ExitCode.OK, out
+
+
+DOC_TEMPLATE = (Path(__file__).resolve().parents[1] / "tasks" / "manifests" / "data"
+                / "cloudformation-ecs-cluster.yaml").read_text()
+
+
+def _declared(cluster_expr: str) -> dict[str, object]:
+    doc = _execution()
+    doc["infrastructure"] = {"region": "<+provisioner.region_name>", "cluster": cluster_expr}
+    doc["provisioner"] = {"steps": [{"id": "provision", "type": "cloudformation.create_stack",
+                                     "params": {"region": "us-east-1", "stackName": "infra",
+                                                "template": DOC_TEMPLATE}}]}
+    return doc
+
+
+def test_an_output_the_inline_template_does_not_declare_is_an_error(tmp_path: Path) -> None:
+    code, out = _run(tmp_path, _declared("<+provisioner.cluster_nam>"))
+    assert code != ExitCode.OK
+    assert ("infrastructure.cluster: <+provisioner.cluster_nam>: no provisioner step "
+            "declares output 'cluster_nam'; did you mean 'cluster_name'?") in out
+
+
+def test_declared_outputs_pass_and_undeclarable_ones_are_noted(tmp_path: Path) -> None:
+    code, out = _run(tmp_path, _declared("<+provisioner.cluster_name>"))
+    assert code == ExitCode.OK, out
+    # A template from the file store is only known at run time: said, not refused.
+    code, out = _run(tmp_path, _execution(provisioner={"steps": [{
+        "id": "provision", "type": "cloudformation.create_stack",
+        "params": {"region": "us-east-1", "stackName": "infra",
+                   "template": {"store": "files", "paths": ["account:/t.yaml"]}}}]}))
+    assert code == ExitCode.OK, out
+    assert "resolve at run time" in out
