@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -194,6 +195,9 @@ async def submit_task(body: TaskFile, st: StateDep,
                                         digest, task_id, answer)
     except TooLarge as exc:
         raise HTTPException(413, str(exc)) from None
+    # The commit queued the assignment for the delegate's writer; one turn of the loop
+    # lets it go out before this answer is serialised and written (about 1 ms sooner).
+    await asyncio.sleep(0)
     return answer
 
 
@@ -231,6 +235,7 @@ async def abort_task(task_id: str, st: StateDep,
                                message=f"task {task_id} had already finished ({before}); "
                                        "nothing to abort")
     st.hub.abort(task_id, (body or AbortRequest()).reason)
+    await asyncio.sleep(0)  # let the abort frame go out before this answer (as on submit)
     status = _task_or_404(st, task_id)["status"]
     message = (f"task {task_id} aborted" if status in FINISHED else
                f"abort sent to the delegate running task {task_id}; it ends when the "
@@ -292,8 +297,9 @@ async def list_delegates(st: StateDep) -> dict[str, Any]:
 
 
 @router.delete("/delegates", tags=["delegates"])
-def prune_delegates(st: StateDep, older_than: Annotated[float, Query(ge=0, le=MAX_AGE)] = 3600,
-                    account: str | None = None) -> dict[str, Any]:
+async def prune_delegates(st: StateDep,
+                          older_than: Annotated[float, Query(ge=0, le=MAX_AGE)] = 3600,
+                          account: str | None = None) -> dict[str, Any]:
     """Forget the ``disconnected`` rows each delegate restart leaves: those silent for
     more than ``older_than`` seconds that hold no task. Answers ``{"pruned": [...]}``."""
     cutoff = now() - older_than
@@ -303,8 +309,11 @@ def prune_delegates(st: StateDep, older_than: Annotated[float, Query(ge=0, le=MA
         "AND (? IS NULL OR account_id = ?) AND NOT EXISTS (SELECT 1 FROM tasks t WHERE "
         "t.instance_id = d.instance_id AND t.status IN ('RUNNING', 'ASSIGNED'))",
         cutoff, account, account)
-    for row in rows:
-        st.db.run("DELETE FROM delegates WHERE delegate_id = ?", row["delegate_id"])
+    # async, so it runs on the event loop like every other writer (a sync endpoint would
+    # run in FastAPI's thread pool, beside the loop's transactions on one connection).
+    with st.db.tx():
+        for row in rows:
+            st.db.run("DELETE FROM delegates WHERE delegate_id = ?", row["delegate_id"])
     return {"pruned": [dict(row) for row in rows]}
 
 
@@ -344,6 +353,7 @@ async def submit_execution(body: ExecutionFile, st: StateDep,
         if idempotency_key is not None:
             st.idempotency.remember(body.account_id, "execution", idempotency_key.strip(),
                                     digest, execution_id, answer)
+    await asyncio.sleep(0)  # let its first step's assignment go out before this answer
     return answer
 
 

@@ -79,7 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
     validation.install(app)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
