@@ -79,8 +79,9 @@ CATEGORIES: dict[str, str] = {
 # Half a second (the first try) was too little at N = 2,000: 72 DescribeServices were
 # throttled, most likely calls that queued in the sandbox behind a simulator step (it
 # holds moto's lock) and then arrived together; each throttle halved the rate for the
-# deploys being watched. Rounded down, so RegisterTaskDefinition (1 a second) keeps
-# back only one token.
+# deploys being watched. With 1.5 s: no throttle, and the latest of 2,000 deploys 3.3 s
+# after its own earliest (bench/README.md). Rounded down, so RegisterTaskDefinition
+# (1 a second) keeps back only one token.
 RESERVE_SECONDS = 1.5
 # A throttle means someone else (another delegate, the console) shares the account's
 # bucket: halve our rate, but never below this, so a call still goes every 2 s.
