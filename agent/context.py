@@ -15,7 +15,7 @@ To fail with a message and no traceback, raise :class:`TaskFailed`. Cancellation
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -213,7 +213,7 @@ class TaskRegistry:
     def names(self) -> list[str]:
         return sorted(self._types)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[TaskType[Any]]:
         return iter(self._types[n] for n in self.names())
 
 
