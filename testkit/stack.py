@@ -152,6 +152,20 @@ class ManagerApi:
                                                 what=f"task {task_id} to finish")
         return result
 
+    async def wait_execution(self, execution_id: str, timeout: float = 90.0) -> dict[str, Any]:
+        """The execution's view once it has ended (SUCCESS, FAILED, ROLLED_BACK, ABORTED)."""
+        finished = {"SUCCESS", "FAILED", "ROLLED_BACK", "ABORTED"}
+
+        async def check() -> dict[str, Any] | None:
+            r = await self.client.get(f"/api/executions/{execution_id}")
+            r.raise_for_status()
+            view: dict[str, Any] = r.json()
+            return view if view["status"] in finished else None
+
+        result: dict[str, Any] = await wait_for(check, timeout=timeout, interval=0.1,
+                                                what=f"execution {execution_id} to finish")
+        return result
+
     async def logs(self, task_id: str) -> list[dict[str, Any]]:
         import json
 

@@ -1,14 +1,18 @@
-"""Shared fixtures: the embedded AWS sandbox (tests/sandbox_fixture.py) and a real manager
-process with its admin API and a delegate token."""
+"""Shared fixtures: the embedded AWS sandbox (testkit/sandbox_fixture.py), a real manager
+process with its admin API and a delegate token, and a real delegate on the sandbox."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from testkit.stack import ManagerApi, ManagerProcess, running_manager
+from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess, running_manager
+
+if TYPE_CHECKING:  # imported at run time by pytest_plugins below, which must come first
+    from testkit.sandbox_fixture import Aws
 
 pytest_plugins = ["testkit.sandbox_fixture"]
 
@@ -35,3 +39,15 @@ async def api(manager: ManagerProcess) -> AsyncIterator[ManagerApi]:
 @pytest.fixture
 async def token(api: ManagerApi) -> str:
     return await api.create_token("acme")
+
+
+@pytest.fixture
+async def aws_delegate(aws: Aws, monkeypatch: pytest.MonkeyPatch, manager: ManagerProcess,
+                       token: str) -> AsyncIterator[DelegateRunner]:
+    """A real delegate tagged ``ecs``, registered with the manager, whose AWS is the
+    sandbox (its endpoint and credentials in the environment)."""
+    for key, value in aws.environment().items():
+        monkeypatch.setenv(key, value)
+    async with DelegateRunner(manager.url, token, tags=("ecs",)) as d:
+        await d.registered()
+        yield d

@@ -5,27 +5,15 @@ events; rollback deletes a stack the execution created, or restores the one it u
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from testkit.sandbox_fixture import Aws
-from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess, log_texts
+from testkit.stack import DelegateRunner, ManagerApi, log_texts
 
 TEMPLATE = (Path(__file__).resolve().parents[1] / "tasks" / "manifests" / "data"
             / "cloudformation-ecs-cluster.yaml").read_text()
 
-
-@pytest.fixture
-async def cfn_delegate(aws: Aws, monkeypatch: pytest.MonkeyPatch, manager: ManagerProcess,
-                       token: str) -> AsyncIterator[DelegateRunner]:
-    for key, value in aws.environment().items():
-        monkeypatch.setenv(key, value)
-    async with DelegateRunner(manager.url, token, tags=("ecs",)) as d:
-        await d.registered()
-        yield d
 
 
 def stack_task(aws: Aws, kind: str, **params: Any) -> dict[str, Any]:
@@ -38,7 +26,7 @@ def _clusters(aws: Aws) -> list[str]:
 
 
 async def test_the_documents_template_provisions_the_cluster_and_rollback_deletes_it(
-        aws: Aws, api: ManagerApi, cfn_delegate: DelegateRunner) -> None:
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     task_id = await api.submit(stack_task(aws, "create_stack", stackName="ecs-infra",
                                           template=TEMPLATE,
                                           parameters={"ClusterName": "provisioned"}))
@@ -62,7 +50,7 @@ async def test_the_documents_template_provisions_the_cluster_and_rollback_delete
 
 
 async def test_a_stack_that_cannot_be_created_fails_with_its_events(
-        aws: Aws, api: ManagerApi, cfn_delegate: DelegateRunner) -> None:
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     broken = TEMPLATE.replace("AWS::ECS::Cluster", "AWS::ECS::Clusterr")
     task_id = await api.submit(stack_task(aws, "create_stack", stackName="broken",
                                           template=broken, parameters={"ClusterName": "x"}))
@@ -81,7 +69,7 @@ async def test_a_stack_that_cannot_be_created_fails_with_its_events(
 
 
 async def test_rollback_restores_the_template_and_parameters_an_update_replaced(
-        aws: Aws, api: ManagerApi, cfn_delegate: DelegateRunner) -> None:
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     first = await api.submit(stack_task(aws, "create_stack", stackName="infra",
                                         template=TEMPLATE, parameters={"ClusterName": "blue"}))
     assert (await api.wait_finished(first, timeout=60))["status"] == "SUCCESS"

@@ -232,18 +232,12 @@ async def test_blue_green_swap_then_execution_rollback_restores_traffic(
     r = await api.client.post("/api/executions", json=execution)
     assert r.status_code == 201, r.text
     eid = r.json()["execution_id"]
-
-    async def status() -> dict[str, Any] | None:
-        view: dict[str, Any] = (await api.client.get(f"/api/executions/{eid}")).json()
-        return view if view["status"] in ("SUCCESS", "FAILED", "ROLLED_BACK",
-                                          "ABORTED") else None
-
-    view = await wait_for(status, timeout=90, interval=0.1, what="the execution to finish")
+    view = await api.wait_execution(eid)
     assert view["status"] == "SUCCESS", json.dumps(view)[:2000]
     assert prod_target() == tg2  # traffic on the new service
     r = await api.client.post(f"/api/executions/{eid}/rollback")
     assert r.status_code == 200, r.text
-    view = await wait_for(status, timeout=90, interval=0.1, what="the rollback to finish")
+    view = await api.wait_execution(eid)
     assert view["status"] == "ROLLED_BACK", json.dumps(view)[:2000]
     assert prod_target() == tg1  # traffic back where it was
 
@@ -318,13 +312,14 @@ def _rolling_execution(aws: Aws, image: str) -> dict[str, Any]:
 
 
 async def _finished(api: ManagerApi, eid: str) -> dict[str, Any]:
-    async def status() -> dict[str, Any] | None:
-        view: dict[str, Any] = (await api.client.get(f"/api/executions/{eid}")).json()
-        return view if view["status"] in ("SUCCESS", "FAILED", "ROLLED_BACK",
-                                          "ABORTED") else None
-    done: dict[str, Any] = await wait_for(status, timeout=90, interval=0.1,
-                                          what=f"execution {eid} to finish")
-    return done
+    return await api.wait_execution(eid)
+
+
+def _live_rb(aws: Aws) -> dict[str, Any]:
+    """Service myapp-rb as ECS describes it now."""
+    svc: dict[str, Any] = aws.client("ecs").describe_services(
+        cluster=aws.cluster, services=["myapp-rb"])["services"][0]
+    return svc
 
 
 async def _succeed_in_turn(api: ManagerApi, specs: list[dict[str, Any]]) -> list[str]:
@@ -344,17 +339,10 @@ async def test_rolling_back_a_superseded_deployment_is_refused_and_the_latest_re
     """Issue 17: rolling back the deployment that created a service, after a newer one
     updated it, would delete the live service. It is refused with the newer execution
     named; rolling back the latest one restores the first one's task definition."""
-    ecs = aws.client("ecs")
-
-    def live() -> dict[str, Any]:
-        svc: dict[str, Any] = ecs.describe_services(cluster=aws.cluster,
-                                                    services=["myapp-rb"])["services"][0]
-        return svc
-
     first, second = await _succeed_in_turn(
         api, [_rolling_execution(aws, image) for image in ("nginx:1.27", "nginx:1.28")])
     first_td = (await _finished(api, first))["runs"][0]["output"]["taskDefinitionArn"]
-    second_td = live()["taskDefinition"]
+    second_td = _live_rb(aws)["taskDefinition"]
     assert second_td != first_td
 
     r = await api.client.post(f"/api/executions/{first}/rollback")
@@ -362,7 +350,7 @@ async def test_rolling_back_a_superseded_deployment_is_refused_and_the_latest_re
     detail = r.json()["detail"]
     assert f"- {second} (deploy nginx:1.28)" in detail
     assert "delete service myapp-rb, which the deployment created" in detail
-    assert (live()["status"], live()["taskDefinition"]) == ("ACTIVE", second_td)
+    assert (_live_rb(aws)["status"], _live_rb(aws)["taskDefinition"]) == ("ACTIVE", second_td)
     assert (await _finished(api, first))["status"] == "SUCCESS"
 
     r = await api.client.post(f"/api/executions/{second}/rollback")
@@ -371,7 +359,7 @@ async def test_rolling_back_a_superseded_deployment_is_refused_and_the_latest_re
     view = await _finished(api, second)
     assert (view["status"], view["rollback_requested"]) == ("ROLLED_BACK", True), \
         json.dumps(view)[:2000]
-    assert (live()["status"], live()["taskDefinition"]) == ("ACTIVE", first_td)
+    assert (_live_rb(aws)["status"], _live_rb(aws)["taskDefinition"]) == ("ACTIVE", first_td)
 
 
 async def test_a_steady_state_timeout_is_timed_out_and_submit_exits_4(
@@ -405,13 +393,6 @@ async def test_a_forced_rollback_over_a_newer_deployment_is_refused_at_the_step(
     """Issue 17: forcing the rollback of a superseded execution past the manager's 409
     must still not delete (or restore over) the service the newer execution runs: the
     rollback step refuses, saying what changed, and writes nothing."""
-    ecs = aws.client("ecs")
-
-    def live() -> dict[str, Any]:
-        svc: dict[str, Any] = ecs.describe_services(cluster=aws.cluster,
-                                                    services=["myapp-rb"])["services"][0]
-        return svc
-
     first_spec = _rolling_execution(aws, "nginx:1.27")
     second_spec = _rolling_execution(aws, "nginx:1.28")
     manifests = second_spec["steps"][0]["params"]["manifests"]["serviceDefinition"]
@@ -419,7 +400,7 @@ async def test_a_forced_rollback_over_a_newer_deployment_is_refused_at_the_step(
     first, second = await _succeed_in_turn(api, [first_spec, second_spec])
     first_td = (await _finished(api, first))["runs"][0]["output"]["taskDefinitionArn"]
     second_td = (await _finished(api, second))["runs"][0]["output"]["taskDefinitionArn"]
-    assert (live()["taskDefinition"], live()["desiredCount"]) == (second_td, 2)
+    assert (_live_rb(aws)["taskDefinition"], _live_rb(aws)["desiredCount"]) == (second_td, 2)
 
     r = await api.client.post(f"/api/executions/{first}/rollback", json={"force": True})
     assert r.status_code == 200, r.text
@@ -432,7 +413,7 @@ async def test_a_forced_rollback_over_a_newer_deployment_is_refused_at_the_step(
         f"Service myapp-rb's PRIMARY deployment now runs {short(second_td)}; this deployment "
         f"left {short(first_td)}: someone deployed since; refusing to roll back over it"), \
         undo["error"]
-    svc = live()
+    svc = _live_rb(aws)
     assert (svc["status"], svc["taskDefinition"], svc["desiredCount"]) == (
         "ACTIVE", second_td, 2)
     texts = "\n".join(log_texts(await api.logs(undo["task_id"])))
@@ -445,12 +426,6 @@ async def test_a_requested_rollback_registers_a_deregistered_revision_again(
     rollback of the latest deployment, after someone deregistered the revision it
     restores, registers that revision's saved definition again and deploys it."""
     ecs = aws.client("ecs")
-
-    def live() -> dict[str, Any]:
-        svc: dict[str, Any] = ecs.describe_services(cluster=aws.cluster,
-                                                    services=["myapp-rb"])["services"][0]
-        return svc
-
     first, second = await _succeed_in_turn(
         api, [_rolling_execution(aws, image) for image in ("nginx:1.27", "nginx:1.28")])
     first_td = (await _finished(api, first))["runs"][0]["output"]["taskDefinitionArn"]
@@ -467,7 +442,7 @@ async def test_a_requested_rollback_registers_a_deregistered_revision_again(
     texts = log_texts(await api.logs(undo["task_id"]))
     assert (f"Revision {short(first_td)} was deregistered; registered it again as "
             f"{short(again)}") in texts
-    svc = live()
+    svc = _live_rb(aws)
     assert (svc["status"], svc["taskDefinition"], svc["runningCount"]) == (
         "ACTIVE", again, svc["desiredCount"])
     images = [c["image"] for c in ecs.describe_task_definition(

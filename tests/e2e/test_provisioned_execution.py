@@ -8,17 +8,12 @@ then the provisioner (deleting the stack it created)."""
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from testkit.sandbox_fixture import Aws
-from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess, wait_for
+from testkit.stack import DelegateRunner, ManagerApi
 
 DATA = Path(__file__).resolve().parents[1] / "tasks" / "manifests" / "data"
 TEMPLATE = (DATA / "cloudformation-ecs-cluster.yaml").read_text()
@@ -36,20 +31,6 @@ aws application-autoscaling describe-scaling-policies --service-namespace ecs --
 POLICY_ARN=$(aws application-autoscaling describe-scaling-policies --service-namespace ecs --resource-id service/<+infra.cluster>/<+execution.steps.deploy.output.serviceName> --region <+infra.region> --query 'ScalingPolicies[0].PolicyARN' --output text)
 aws cloudwatch put-metric-alarm --alarm-name myapp-cpu-high --alarm-actions "$POLICY_ARN" --metric-name CPUUtilization --namespace AWS/ECS --statistic Average --period 60 --evaluation-periods 1 --threshold 80 --comparison-operator GreaterThanThreshold
 """  # noqa: E501
-
-needs_aws_cli = pytest.mark.skipif(
-    shutil.which("aws") is None and not (Path(sys.executable).parent / "aws").exists(),
-    reason="the AWS CLI (the sandbox extra) is not installed")
-
-
-@pytest.fixture
-async def delegate(aws: Aws, monkeypatch: pytest.MonkeyPatch, manager: ManagerProcess,
-                   token: str) -> AsyncIterator[DelegateRunner]:
-    for key, value in aws.environment().items():
-        monkeypatch.setenv(key, value)
-    async with DelegateRunner(manager.url, token, tags=("ecs",)) as d:
-        await d.registered()
-        yield d
 
 
 def _service_yaml(aws: Aws, name: str) -> str:
@@ -99,20 +80,11 @@ def provisioned_execution(aws: Aws, cluster: str, *, image: str = "nginx:1.27",
 async def _run(api: ManagerApi, spec: dict[str, Any]) -> dict[str, Any]:
     r = await api.client.post("/api/executions", json=spec)
     assert r.status_code == 201, r.text
-    eid = r.json()["execution_id"]
-
-    async def finished() -> dict[str, Any] | None:
-        view: dict[str, Any] = (await api.client.get(f"/api/executions/{eid}")).json()
-        return view if view["status"] in ("SUCCESS", "FAILED", "ROLLED_BACK",
-                                          "ABORTED") else None
-    done: dict[str, Any] = await wait_for(finished, timeout=90, interval=0.1,
-                                          what=f"execution {eid} to finish")
-    return done
+    return await api.wait_execution(r.json()["execution_id"])
 
 
-@needs_aws_cli
 async def test_provision_then_deploy_to_the_mapped_cluster_then_attach_an_alarm(
-        aws: Aws, api: ManagerApi, delegate: DelegateRunner) -> None:
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     cluster = f"prov-{uuid.uuid4().hex[:6]}"
     done = await _run(api, provisioned_execution(aws, cluster))
     assert done["status"] == "SUCCESS", json.dumps(done)[:3000]
@@ -128,7 +100,7 @@ async def test_provision_then_deploy_to_the_mapped_cluster_then_attach_an_alarm(
 
 
 async def test_a_failed_deployment_rolls_back_the_deployment_then_the_provisioner(
-        aws: Aws, api: ManagerApi, delegate: DelegateRunner) -> None:
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     cluster = f"prov-{uuid.uuid4().hex[:6]}"
     # An image the sandbox crashes: the document's service has no circuit breaker, so the
     # deploy never reaches steady state and times out; then both sections are undone.
@@ -143,7 +115,7 @@ async def test_a_failed_deployment_rolls_back_the_deployment_then_the_provisione
 
 
 async def test_an_output_no_provisioner_step_produced_fails_the_step_naming_it(
-        aws: Aws, api: ManagerApi, delegate: DelegateRunner) -> None:
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     spec = provisioned_execution(aws, f"prov-{uuid.uuid4().hex[:6]}", alarm=False)
     spec["infrastructure"]["cluster"] = "<+provisioner.cluster_nmae>"
     done = await _run(api, spec)
@@ -163,7 +135,7 @@ async def test_infrastructure_naming_a_provisioner_without_one_is_refused(
 
 
 async def test_a_shell_provisioner_maps_its_json_outputs_to_the_infrastructure(
-        aws: Aws, api: ManagerApi, delegate: DelegateRunner) -> None:
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     provision = ("echo provisioning\n"
                  f"printf '{{\"cluster_name\": \"{aws.cluster}\", \"region_name\": "
                  f"\"{aws.region}\"}}' > \"$PROVISIONER_OUTPUT_PATH\"\n")
@@ -186,7 +158,7 @@ async def test_a_shell_provisioner_maps_its_json_outputs_to_the_infrastructure(
 
 
 async def test_a_shell_provisioner_that_writes_no_json_object_fails_saying_so(
-        aws: Aws, api: ManagerApi, delegate: DelegateRunner) -> None:
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     r = await api.client.post("/api/tasks", json={
         "type": "shell.provision", "selectors": ["ecs"],
         "params": {"script": "echo '[1, 2]' > \"$PROVISIONER_OUTPUT_PATH\""}})

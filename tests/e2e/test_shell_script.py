@@ -6,9 +6,6 @@ the script behind — background children included."""
 
 from __future__ import annotations
 
-import shutil
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +13,6 @@ import pytest
 
 from testkit.sandbox_fixture import Aws
 from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess, log_texts, wait_for
-
-
-@pytest.fixture
-async def shell_delegate(aws: Aws, monkeypatch: pytest.MonkeyPatch, manager: ManagerProcess,
-                         token: str) -> AsyncIterator[DelegateRunner]:
-    for key, value in aws.environment().items():
-        monkeypatch.setenv(key, value)
-    async with DelegateRunner(manager.url, token, tags=("ecs",)) as d:
-        await d.registered()
-        yield d
 
 
 def shell_task(script: str, **params: Any) -> dict[str, Any]:
@@ -44,7 +31,7 @@ def _alive(pid: int) -> bool:
 
 
 async def test_output_is_streamed_masked_and_variables_come_back(
-        aws: Aws, api: ManagerApi, shell_delegate: DelegateRunner) -> None:
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     script = ('echo "hello from $GREETING_TARGET"\n'
               'echo "the password is $DB_PASSWORD"\n'
               'echo "to stderr" >&2\n'
@@ -70,11 +57,8 @@ async def test_output_is_streamed_masked_and_variables_come_back(
     assert [u["name"] for u in done["units"]] == ["Execute"]
 
 
-@pytest.mark.skipif(shutil.which("aws") is None
-                    and not (Path(sys.executable).parent / "aws").exists(),
-                    reason="the AWS CLI (the sandbox extra) is not installed")
 async def test_the_aws_cli_reaches_the_steps_infrastructure(
-        aws: Aws, api: ManagerApi, shell_delegate: DelegateRunner) -> None:
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     script = ("aws ecs describe-clusters --clusters \"$ECS_CLUSTER\" "
               "--query 'clusters[0].status' --output text\n"
               "echo \"region=$AWS_DEFAULT_REGION\"\n"
@@ -89,7 +73,7 @@ async def test_the_aws_cli_reaches_the_steps_infrastructure(
 
 
 async def test_a_failing_script_fails_with_its_exit_code_and_last_lines(
-        api: ManagerApi, shell_delegate: DelegateRunner) -> None:
+        api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     task_id = await api.submit(shell_task("echo 'about to fail'\nexit 3\n"))
     done = await api.wait_finished(task_id, timeout=60)
     assert done["status"] == "FAILED"
@@ -98,7 +82,7 @@ async def test_a_failing_script_fails_with_its_exit_code_and_last_lines(
 
 
 async def test_abort_stops_the_whole_process_group(
-        api: ManagerApi, shell_delegate: DelegateRunner, tmp_path: Path) -> None:
+        api: ManagerApi, aws_delegate: DelegateRunner, tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     # The script ignores SIGTERM, so only the SIGKILL after killGrace ends it; its
     # background child would outlive a kill of the script alone.
@@ -117,7 +101,7 @@ async def test_abort_stops_the_whole_process_group(
 
 
 async def test_background_children_do_not_outlive_a_finished_script(
-        api: ManagerApi, shell_delegate: DelegateRunner, tmp_path: Path) -> None:
+        api: ManagerApi, aws_delegate: DelegateRunner, tmp_path: Path) -> None:
     child = tmp_path / "child"
     task_id = await api.submit(shell_task(f"sleep 300 &\necho $! > {child}\necho done\n"))
     done = await api.wait_finished(task_id, timeout=30)
@@ -127,7 +111,7 @@ async def test_background_children_do_not_outlive_a_finished_script(
 
 
 async def test_a_timed_out_script_is_stopped(
-        api: ManagerApi, shell_delegate: DelegateRunner, tmp_path: Path) -> None:
+        api: ManagerApi, aws_delegate: DelegateRunner, tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     task_id = await api.submit(shell_task(f"echo $$ > {pid_file}\nsleep 300\n",
                                           timeout="2s"))
@@ -156,7 +140,7 @@ async def test_a_delegate_without_shell_steps_does_not_offer_them(
 
 
 async def test_a_flood_of_output_arrives_whole(
-        api: ManagerApi, shell_delegate: DelegateRunner) -> None:
+        api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     # 20,000 lines as fast as the shell can print them, then 150 KB without a newline.
     task_id = await api.submit(shell_task(
         "seq 1 20000\nhead -c 150000 /dev/zero | tr '\\0' x\n"))

@@ -5,12 +5,8 @@ not map fails in Fetch Manifests with the rule's message, and nothing is created
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from testkit.sandbox_fixture import Aws
-from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess
+from testkit.stack import DelegateRunner, ManagerApi
 
 TASK_DEFINITION = """\
 family: rules-e2e
@@ -42,18 +38,9 @@ loadBalancers:
 """
 
 
-@pytest.fixture
-async def ecs_delegate(aws: Aws, monkeypatch: pytest.MonkeyPatch, manager: ManagerProcess,
-                       token: str) -> AsyncIterator[DelegateRunner]:
-    for key, value in aws.environment().items():
-        monkeypatch.setenv(key, value)
-    async with DelegateRunner(manager.url, token, tags=("ecs",)) as d:
-        await d.registered()
-        yield d
-
 
 async def test_a_rule_fails_the_step_in_fetch_manifests_and_creates_nothing(
-        aws: Aws, api: ManagerApi, ecs_delegate: DelegateRunner) -> None:
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
     task_id = await api.submit({
         "type": "ecs.rolling_deploy", "selectors": ["ecs"], "timeout": "2m",
         "params": {"region": aws.region, "cluster": aws.cluster, "pollInterval": "0.1s",
