@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.ecs_watch import rolling_manifests
 from sandbox.server import seed_network
 from sandbox.throttle import BUCKETS, CATEGORIES
 from testkit.stack import ManagerApi, ManagerProcess, wait_for
@@ -158,19 +159,9 @@ def deploy_task(region: str, cluster: str, name: str, network: tuple[list[str], 
                 poll: float) -> dict[str, Any]:
     subnets, group = network
     return {"type": "ecs.rolling_deploy", "selectors": ["ecs"], "timeout": "6h",
-            "params": {
-                "region": region, "cluster": cluster, "pollInterval": poll,
-                "steadyStateTimeout": "10m",
-                "manifests": {
-                    "taskDefinition": {"store": "inline", "content": {
-                        "family": name, "requiresCompatibilities": ["FARGATE"],
-                        "networkMode": "awsvpc", "cpu": "256", "memory": "512",
-                        "containerDefinitions": [{"name": "web", "image": "nginx:1.27",
-                                                  "memory": 128}]}},
-                    "serviceDefinition": {"store": "inline", "content": {
-                        "serviceName": name, "launchType": "FARGATE", "desiredCount": 1,
-                        "networkConfiguration": {"awsvpcConfiguration": {
-                            "subnets": subnets, "securityGroups": [group]}}}}}}}
+            "params": {"region": region, "cluster": cluster, "pollInterval": poll,
+                       "steadyStateTimeout": "10m",
+                       "manifests": rolling_manifests(name, subnets, group)}}
 
 
 async def aws_calls(health: str) -> dict[tuple[str, str], float]:
@@ -350,8 +341,9 @@ def report(r: dict[str, Any]) -> None:
     print(f"  failed: {r['failed']}")
     for failure in r["failures"]:
         print(f"    {failure}")
+    over = r["wall_over_floor_percent"]
     print(f"  wall {r['wall_s']}s vs floor {r['floor_s']}s ({r['floor_category']}): "
-          f"{r['wall_over_floor_percent']}% over")
+          + (f"{over}% over" if over is not None else "no floor (every call in a burst)"))
     print(f"  lateness vs own earliest (solo deploy {r['solo_s']}s): p50 {late['p50']}s, "
           f"p99 {late['p99']}s, max {late['max']}s, over 5 s: {late['over_5s']}; latest "
           f"(rank by submission): {late['latest']}")

@@ -116,22 +116,26 @@ async def seed(endpoint: str) -> tuple[list[str], str]:
         "GroupId"]
 
 
+def rolling_manifests(name: str, subnets: list[str], group: str) -> dict[str, Any]:
+    """Inline manifests of one small Fargate service (its own family): the benches'."""
+    return {
+        "taskDefinition": {"store": "inline", "content": {
+            "family": name, "requiresCompatibilities": ["FARGATE"],
+            "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+            "containerDefinitions": [{"name": "web", "image": "nginx:1.27",
+                                      "memory": 128}]}},
+        "serviceDefinition": {"store": "inline", "content": {
+            "serviceName": name, "launchType": "FARGATE", "desiredCount": 1,
+            "networkConfiguration": {"awsvpcConfiguration": {
+                "subnets": subnets, "securityGroups": [group]}}}},
+    }
+
+
 def params(cluster: str, name: str, subnets: list[str], group: str,
            poll: float) -> RollingDeployParams:
     return RollingDeployParams.model_validate({
         "region": REGION, "cluster": cluster, "pollInterval": poll,
-        "steadyStateTimeout": "10m",
-        "manifests": {
-            "taskDefinition": {"store": "inline", "content": {
-                "family": name, "requiresCompatibilities": ["FARGATE"],
-                "networkMode": "awsvpc", "cpu": "256", "memory": "512",
-                "containerDefinitions": [{"name": "web", "image": "nginx:1.27",
-                                          "memory": 128}]}},
-            "serviceDefinition": {"store": "inline", "content": {
-                "serviceName": name, "launchType": "FARGATE", "desiredCount": 1,
-                "networkConfiguration": {"awsvpcConfiguration": {
-                    "subnets": subnets, "securityGroups": [group]}}}},
-        }})
+        "steadyStateTimeout": "10m", "manifests": rolling_manifests(name, subnets, group)})
 
 
 async def one_deploy(p: RollingDeployParams) -> tuple[bool, str]:
