@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import json
 import re
 import sys
@@ -107,14 +108,9 @@ def _pydantic_errors(exc: ValidationError, prefix: str, file: str) -> list[Manif
     return out
 
 
-_REGISTRY: TaskRegistry | None = None
-
-
+@functools.cache
 def _registry() -> TaskRegistry:
-    global _REGISTRY
-    if _REGISTRY is None:
-        _REGISTRY = load_registry()
-    return _REGISTRY
+    return load_registry()
 
 
 def _unresolved(value: Any) -> bool:

@@ -80,14 +80,14 @@ def infrastructure_to_record(spec: dict[str, Any], step: Step,
 
 
 def _context(execution_id: str, spec: dict[str, Any], earlier: Earlier,
-             infra: dict[str, Any]) -> dict[str, Any]:
+             infra: dict[str, Any], provided: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "artifact": spec.get("artifact") or {},
         "primary": {"artifact": spec.get("artifact") or {}},
         "serviceVariables": spec.get("serviceVariables") or {},
         "env": spec.get("env") or {},
         "infra": {k: infra.get(k) for k in ("region", "cluster")},
-        "provisioner": provisioned(spec, earlier) or {},
+        "provisioner": provided or {},
         "execution": {"id": execution_id, "name": spec["name"],
                       "steps": {k: {"output": v} for k, v in earlier.outputs.items()}},
     }
@@ -108,20 +108,21 @@ def plan_step(*, execution_id: str, account_id: str | None, spec: dict[str, Any]
     where = f"{'steps' if phase == 'steps' else 'rollbackSteps'}[{step.id}].params"
     params = dict(step.params)
     error = skipped = None
+    provided = provisioned(spec, earlier)
     try:
-        infra = infrastructure(spec, earlier)
+        infra = resolve_infrastructure(spec.get("infrastructure") or {}, provided)
     except ProvisionerError as exc:
         infra, error = {}, str(exc)
     try:
         params = Resolver(outputs=earlier.outputs, infra=infra,
-                          provisioned=provisioned(spec, earlier)).resolve(params, where)
+                          provisioned=provided).resolve(params, where)
     except MissingOutput as exc:
         skipped = skip_reason(exc, earlier) if phase == "rollback" else None
         error = error or (None if skipped else str(exc))
     except (ExpressionError, ProvisionerError) as exc:
         error = error or str(exc)
     selectors = step.selectors if step.selectors is not None else spec.get("selectors") or []
-    context = _context(execution_id, spec, earlier, infra)
+    context = _context(execution_id, spec, earlier, infra, provided)
     # The infrastructure is offered, not imposed: the delegate fills these into the params
     # of a step type that declares them (a CloudFormation or shell step takes no cluster).
     context[PARAM_DEFAULTS] = {k: infra[k] for k in _INFRA_PARAMS if infra.get(k) is not None}
