@@ -85,6 +85,10 @@ class Database:
         """Run several statements (the schema), outside any transaction."""
         raise NotImplementedError
 
+    def claim_sole_writer(self) -> None:
+        """Called once by the manager that serves this database (a SQLite file has one
+        writer process by construction: its connection's lock)."""
+
     def schema_lock(self) -> AbstractContextManager[None]:
         """Held while the schema is checked and migrated at start-up."""
         return nullcontext()

@@ -50,6 +50,7 @@ class State:
         if settings.db_url:
             _require_shared_keys(settings)
         db = open_database(settings.db_url or settings.db_path)
+        db.claim_sole_writer()
         box = SecretBox.load(settings.db_path, settings.secret_key)
         admin_token, token_file = load_admin_token(settings.db_path, settings.admin_token)
         signals = Signals()

@@ -101,7 +101,7 @@ def test_replicas_starting_together_take_turns_with_the_schema(pg: PostgresServe
     def start() -> None:
         try:
             opened.append(PostgresDatabase(url))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=start) for _ in range(4)]
