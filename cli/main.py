@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "files": ("cli.files_cmd:files", "Put, get, list and delete files in the file store."),
     "delegates": ("cli.delegates_cmd:delegates",
                   "List the delegates a manager knows; prune disconnected ones."),
+    "lookup": ("cli.lookup_cmd:lookup",
+               "Look up clusters, load balancers, images ... through a delegate."),
     "manager": ("cli.manager_cmd:manager", "Run the reference manager and manage its tokens."),
     "validate": ("cli.validate:validate",
                  "Check a task or execution file offline and print the AWS requests."),

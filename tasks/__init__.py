@@ -12,12 +12,14 @@ def register_all(registry: TaskRegistry) -> None:
     from tasks.cloudformation import register as register_cloudformation
     from tasks.ecs import register as register_ecs
     from tasks.ecs.describe import close_describers
+    from tasks.lookups import register as register_lookups
     from tasks.shell import register as register_shell
 
     aws_validate.register(registry)
     register_ecs(registry)
     register_shell(registry)
     register_cloudformation(registry)
+    register_lookups(registry)
     # Describers first: their coalescers borrow the pooled clients.
     registry.shutdown_hooks.append(close_describers)
     registry.shutdown_hooks.append(close_pooled_clients)
