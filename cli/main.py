@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "List the delegates a manager knows; prune disconnected ones."),
     "lookup": ("cli.lookup_cmd:lookup",
                "Look up clusters, load balancers, images ... through a delegate."),
+    "instances": ("cli.instances_cmd:instances",
+                  "Show what runs where for the deployed services, and drift."),
     "manager": ("cli.manager_cmd:manager", "Run the reference manager and manage its tokens."),
     "validate": ("cli.validate:validate",
                  "Check a task or execution file offline and print the AWS requests."),

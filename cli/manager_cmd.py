@@ -56,9 +56,12 @@ def manager() -> None:
 @click.option("--max-file-bytes", type=int, default=10 * 1024 * 1024, show_default=True)
 @click.option("--retention", type=DURATION, default="7d", show_default=True,
               help="Finished tasks and executions older than this are pruned.")
+@click.option("--instance-sync-interval", type=DURATION, default="10m", show_default=True,
+              help="How often delegates report what runs in the clusters deployed to.")
 def serve(host: str, port: int, db_path: Path, tls_cert: Path | None, tls_key: Path | None,
           heartbeat_interval: float, lease_ttl: float, max_log_bytes: int,
-          max_file_bytes: int, retention: float, reconnect_grace: float) -> None:
+          max_file_bytes: int, retention: float, reconnect_grace: float,
+          instance_sync_interval: float) -> None:
     """Serve the HTTP API, the delegate websocket, the file store and the log service.
 
     The admin token comes from MANAGER_ADMIN_TOKEN; without it the manager creates one
@@ -74,7 +77,8 @@ def serve(host: str, port: int, db_path: Path, tls_cert: Path | None, tls_key: P
     settings = Settings(db_path=db_path, heartbeat_interval=heartbeat_interval,
                         lease_ttl=lease_ttl, max_log_bytes=max_log_bytes,
                         max_file_bytes=max_file_bytes, retention=retention,
-                        reconnect_grace=reconnect_grace)
+                        reconnect_grace=reconnect_grace,
+                        instance_sync_interval=instance_sync_interval)
     _, token_file = load_admin_token(db_path, None)
     if token_file is not None:
         click.echo(f"admin token: in {token_file} (set MANAGER_ADMIN_TOKEN to use your own)",
