@@ -13,7 +13,7 @@ from cli.client import Client, client_options, emit
 
 SERVICE_COLUMNS = ["service", "cluster", "state", "deployed", "running_revision", "tasks",
                    "synced", "reason"]
-TASK_COLUMNS = ["service", "task", "revision", "image", "zone", "launch", "health",
+TASK_COLUMNS = ["service", "cluster", "task", "revision", "image", "zone", "launch", "health",
                 "status", "started"]
 
 
@@ -29,7 +29,8 @@ def service_rows(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def task_rows(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{
-        "service": s["service"], "task": str(t["taskArn"]).rsplit("/", 1)[-1][:12],
+        "service": s["service"], "cluster": s["cluster"],
+        "task": str(t["taskArn"]).rsplit("/", 1)[-1][:12],
         "revision": t["revision"],
         "image": ", ".join(str(c.get("image")) for c in t.get("containers", [])),
         "zone": t.get("availabilityZone"), "launch": t.get("launchType"),
