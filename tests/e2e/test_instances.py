@@ -7,12 +7,16 @@ instances per service and revision."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.sandbox_fixture import Aws
-from testkit.stack import DelegateRunner, ManagerApi, wait_for
+from testkit.stack import ADMIN_TOKEN, DelegateRunner, ManagerApi, ManagerProcess, wait_for
 
 
 def deploy_task(aws: Aws, service: str, image: str) -> dict[str, Any]:
@@ -132,3 +136,30 @@ async def test_a_cluster_no_delegate_reaches_is_marked_unreachable(
     assert lonely["state"] == "unreachable"
     assert len(lonely["instances"]) == 2  # the last snapshot stays, marked unreachable
     assert lonely["changes"][0]["kind"] == "unreachable"
+
+
+async def test_cli_syncs_and_prints_instances(aws: Aws, manager: ManagerProcess,
+                                              api: ManagerApi,
+                                              aws_delegate: DelegateRunner) -> None:
+    done = await _deploy(api, aws, "shown", "nginx:1.27")
+    assert done["status"] == "SUCCESS", done["error"]
+    env = {**os.environ, "MANAGER_HOST_AND_PORT": manager.url,
+           "MANAGER_ADMIN_TOKEN": ADMIN_TOKEN}
+
+    async def cli(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cli", "instances", *args, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    code, out, err = await cli("shown", "--sync")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["SERVICE", "CLUSTER", "STATE"]
+    assert lines[1].split()[:3] == ["shown", aws.cluster, "in_sync"]
+    assert sum(1 for line in lines if line.startswith("shown ")) == 3  # 1 service, 2 tasks
+    code, out, err = await cli("-o", "json")
+    assert code == 0, err
+    [shown] = json.loads(out)["services"]
+    assert shown["state"] == "in_sync" and len(shown["instances"]) == 2
