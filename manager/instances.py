@@ -73,6 +73,7 @@ TRACKED_BY = {
     "ecs.canary_deploy": "canaryServiceName",
     "ecs.blue_green_create_service": "newServiceName",
 }
+MAX_CHANGES = 500  # kept per service, newest first
 GONE = frozenset({"INACTIVE", "DRAINING", "MISSING"})
 _KEY = ("account_id", "region", "cluster", "service")
 
@@ -134,8 +135,9 @@ def state_of(service: dict[str, Any], deployed_td: str) -> tuple[str, str | None
 
 
 class InstanceStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, max_changes: int = MAX_CHANGES) -> None:
         self.db = db
+        self.max_changes = max_changes
         db.conn.executescript(SCHEMA)
 
     def track(self, d: Deployed) -> None:
@@ -189,6 +191,12 @@ class InstanceStore:
             if state != row["state"] and not (state == "in_sync" and
                                               row["state"] == "pending"):
                 self._change(key, state, reason or "as deployed", at)
+            # The history is for reading what changed lately, not an archive: bounded.
+            self.db.run("DELETE FROM instance_changes WHERE account_id = ? AND region = ? "
+                        "AND cluster = ? AND service = ? AND id <= (SELECT id FROM "
+                        "instance_changes WHERE account_id = ? AND region = ? AND "
+                        "cluster = ? AND service = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                        *key, *key, self.max_changes)
             self.db.run("UPDATE tracked_services SET state = ?, reason = ?, service_td = ?, "
                         "desired = ?, running = ?, synced_at = ? WHERE account_id = ? AND "
                         "region = ? AND cluster = ? AND service = ?", state, reason,

@@ -138,3 +138,18 @@ def test_lookup_params_take_what_the_kind_names_and_refuse_what_is_missing() -> 
     assert caught.value.status_code == 400 and "needs cluster" in caught.value.detail
     assert lookup_params(KINDS["clusters"], "r", {}, "arn:aws:iam::1:role/x")[
         "credentials"] == {"type": "inherit", "roleArn": "arn:aws:iam::1:role/x"}
+
+
+def test_the_change_history_is_bounded_per_service(tmp_path: Path) -> None:
+    db = Database(tmp_path / "m.db")
+    store = InstanceStore(db, max_changes=3)
+    d = deployed_from(task_row(), REACH, None)
+    assert d is not None
+    store.track(d)
+    for n in range(4):  # each round replaces one task: a start and a stop
+        store.apply(KEY, {"status": "ACTIVE", "taskDefinitionArn": TD.format(2),
+                          "tasks": [_task(n)]})
+    rows = db.all("SELECT kind, detail FROM instance_changes ORDER BY id")
+    assert len(rows) == 3
+    assert rows[-1]["kind"] == "stopped" and rows[-1]["detail"].startswith(f"{2:032x}")
+    db.close()
