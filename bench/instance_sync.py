@@ -42,6 +42,7 @@ import aioboto3
 
 from agent.context import TaskContext, TaskLog
 from bench.ecs_watch import REGION, seed, start_sandbox
+from manager.instances import unpack
 from tasks.aws.clients import close_pooled_clients
 from tasks.aws.pacing import BUCKETS, CATEGORIES
 from tasks.ecs.describe import describer_runtime
@@ -99,7 +100,10 @@ async def ours(cluster: str, names: list[str]) -> tuple[Counter[str], float, int
         output = await instance_sync(ctx)
     wall = time.monotonic() - started
     await close_pooled_clients()
-    seen = sum(len(s.get("tasks", [])) for s in output["services"].values())
+    services = unpack(output)
+    seen = sum(len(g["tasks"]) for s in services.values() for g in s["groups"])
+    size = len(json.dumps(output, default=str))
+    print(f"the answer is {size} bytes (truncated: {output['truncated']})", file=sys.stderr)
     return calls, wall, seen
 
 

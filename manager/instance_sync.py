@@ -14,7 +14,14 @@ from typing import Any
 import structlog
 
 from manager.db import loads
-from manager.instances import Deployed, InstanceStore, deployed_from
+from manager.instances import (
+    BadAnswer,
+    Deployed,
+    InstanceStore,
+    deployed_from,
+    expand,
+    unpack,
+)
 from manager.lookups import unanswerable
 from manager.state import State
 from manager.taskstore import FINISHED, NewTask
@@ -114,9 +121,16 @@ class InstanceSync:
             self.store.unreachable(keys, f"the sync task {row['task_id']} ended "
                                          f"{row['status']}: {row['error'] or 'no error'}")
             return
-        services = (loads(row["output"]) or {}).get("services", {})
+        answer = loads(row["output"]) or {}
+        try:
+            services = unpack(answer)
+        except BadAnswer as exc:
+            self.store.unreachable(keys, f"the sync task {row['task_id']} answered what "
+                                         f"the manager cannot read: {exc}")
+            return
         for key in keys:
-            self.store.apply(key, services.get(key[3], {"status": "MISSING"}))
+            self.store.apply(key, expand(services.get(key[3], {"status": "MISSING"}),
+                                         answer))
         log.info("instances synced", cluster=reach["cluster"], services=len(keys))
 
     async def wait(self, task_ids: list[str], timeout: float) -> None:

@@ -14,11 +14,15 @@ deployed) and ``in_sync`` again, ``deleted`` (ECS says INACTIVE, DRAINING or MIS
 
 from __future__ import annotations
 
+import base64
+import json
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from manager.db import Database, dumps, loads, now
+from wire.lookups import SERVICES_ENCODING, SYNC_TASK_FIELDS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracked_services (
@@ -120,6 +124,59 @@ def deployed_from(row: Any, reach: dict[str, Any],
                     task_definition=str(output["taskDefinitionArn"]),
                     image=image, status=status, task_id=row["task_id"],
                     execution_id=row["execution_id"])
+
+
+MAX_UNPACKED = 64 * 1024 * 1024  # a packed answer is refused past this, unpacked
+
+
+class BadAnswer(ValueError):
+    """An instances.sync answer the manager cannot read."""
+
+
+def unpack(answer: dict[str, Any]) -> dict[str, Any]:
+    """The ``services`` of an instances.sync answer, unpacked. Raises BadAnswer."""
+    services = answer.get("services")
+    if answer.get("servicesEncoding") != SERVICES_ENCODING:
+        raise BadAnswer(f"services encoding {answer.get('servicesEncoding')!r}, expected "
+                        f"{SERVICES_ENCODING!r}")
+    try:
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(base64.b64decode(str(services)), MAX_UNPACKED)
+        if inflater.unconsumed_tail:
+            raise BadAnswer(f"the services unpack to more than {MAX_UNPACKED} bytes")
+        found = json.loads(raw)
+    except (ValueError, zlib.error) as exc:
+        raise BadAnswer(f"the services cannot be unpacked: {exc}") from None
+    if not isinstance(found, dict):
+        raise BadAnswer("the services are not an object")
+    return found
+
+
+def _long(value: Any, prefix: str) -> str | None:
+    text = str(value or "")
+    if not text:
+        return None
+    return text if text.startswith("arn:") else prefix + text
+
+
+def expand(service: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """One service of an instances.sync answer, its ARNs whole again and one dict per
+    task (the compact form is for the wire: tasks/instances/sync.py). Pure."""
+    task_prefix = str(answer.get("taskArnPrefix") or "")
+    td_prefix = str(answer.get("taskDefinitionArnPrefix") or "")
+    tasks = []
+    for group in service.get("groups", []):
+        td = _long(group.get("taskDefinition"), td_prefix)
+        for row in group.get("tasks", []):
+            task = dict(zip(SYNC_TASK_FIELDS, row, strict=False))
+            tasks.append({"taskArn": _long(task.pop("id"), task_prefix),
+                          "taskDefinitionArn": td, "revision": revision_of(td), **task,
+                          "containers": group.get("containers", [])})
+    return {"status": service.get("status"),
+            "taskDefinitionArn": _long(service.get("taskDefinition"), td_prefix),
+            "desired": service.get("desired"), "running": service.get("running"),
+            "primaryDeployment": service.get("primaryDeployment"), "tasks": tasks,
+            "tasksLeftOut": service.get("tasksLeftOut", 0)}
 
 
 def state_of(service: dict[str, Any], deployed_td: str) -> tuple[str, str | None]:

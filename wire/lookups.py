@@ -13,6 +13,13 @@ LOOKUP_TIMEOUT = 10.0  # seconds: a look-up is read-only and answers in well und
 MAX_LOOKUP_TIMEOUT = 60.0
 MAX_ITEMS = 1000  # more than this is cut (and said): the answer must fit one frame
 INSTANCE_SYNC_TYPE = "instances.sync"
+# An instances.sync answer lists each task as one row of these, under a group of the tasks
+# that share a task ARN prefix, task definition and containers (image and digest): a
+# cluster of 4,000 tasks must fit one result message, which a JSON object per task with
+# its ARNs and containers does not (about 1.8 MB).
+SERVICES_ENCODING = "zlib+base64"  # how the answer's ``services`` JSON is packed
+SYNC_TASK_FIELDS = ("id", "deploymentId", "lastStatus", "health", "launchType",
+                    "availabilityZone", "startedAt")
 
 
 @dataclass(frozen=True)

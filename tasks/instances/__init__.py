@@ -19,9 +19,13 @@ def register(registry: TaskRegistry) -> None:
         params_model=InstanceSyncParams,
         outputs={"cluster": "the cluster", "region": "AWS region",
                  "services": "service name -> {status, taskDefinitionArn, desired, "
-                             "running, deployments, tasks: [...]}; status MISSING when "
-                             "ECS does not know it",
+                             "running, deployments, groups: [{arnPrefix, "
+                             "taskDefinitionArn, containers, tasks: [[id, deploymentId, "
+                             "lastStatus, health, launchType, availabilityZone, "
+                             "startedAt], ...]}]}; status MISSING when ECS does not "
+                             "know it",
                  "calls": "AWS calls made, by operation",
-                 "truncated": "true when task details were left out to fit one message"},
+                 "truncated": "true when the tasks of the largest services were left out "
+                              "(they say tasksLeftOut) to fit one message"},
         units=("Sync Instances",),
     ))

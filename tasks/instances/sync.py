@@ -10,7 +10,9 @@ so a deployment watching the same cluster shares those calls too. 2,000 services
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import zlib
 from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
@@ -23,6 +25,7 @@ from tasks.aws.credentials import Credentials, InheritCredentials
 from tasks.aws.ports import EcsClient, Shape
 from tasks.ecs.describe import shared_describer
 from tasks.ecs.errors import aws_errors
+from wire.lookups import SERVICES_ENCODING
 from wire.protocol import MAX_MESSAGE_BYTES
 
 TASKS_PER_CALL = 100  # ListTasks' page and DescribeTasks' limit
@@ -44,19 +47,42 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def instance_of(task: Shape) -> dict[str, Any]:
-    """What the manager keeps of one running task."""
-    td = str(task.get("taskDefinitionArn", ""))
-    return {
-        "taskArn": task.get("taskArn"), "taskDefinitionArn": td,
-        "revision": td.rsplit("/", 1)[-1], "deploymentId": task.get("startedBy"),
-        "lastStatus": task.get("lastStatus"), "health": task.get("healthStatus", "UNKNOWN"),
-        "launchType": task.get("launchType"), "availabilityZone": task.get("availabilityZone"),
-        "startedAt": _iso(task.get("startedAt")),
-        "containers": [{"name": c.get("name"), "image": c.get("image"),
-                        "imageDigest": c.get("imageDigest")}
-                       for c in task.get("containers", [])],
-    }
+def _containers(task: Shape) -> list[dict[str, Any]]:
+    return [{"name": c.get("name"), "image": c.get("image"),
+             "imageDigest": c.get("imageDigest")} for c in task.get("containers", [])]
+
+
+def short(value: Any, prefix: str) -> str:
+    """``value`` without ``prefix`` (the manager puts it back); whole if it lacks it."""
+    text = str(value or "")
+    return text[len(prefix):] if prefix and text.startswith(prefix) else text
+
+
+def prefixes_of(tasks: list[Shape]) -> dict[str, str]:
+    """What every task ARN and task definition ARN of the cluster starts with."""
+    if not tasks:
+        return {"taskArnPrefix": "", "taskDefinitionArnPrefix": ""}
+    arn, td = str(tasks[0].get("taskArn", "")), str(tasks[0].get("taskDefinitionArn", ""))
+    head, found, _ = td.partition("task-definition/")
+    return {"taskArnPrefix": arn.rpartition("/")[0] + "/",
+            "taskDefinitionArnPrefix": head + found if found else ""}
+
+
+def groups_of(tasks: list[Shape], prefixes: dict[str, str]) -> list[dict[str, Any]]:
+    """The tasks as rows of SYNC_TASK_FIELDS, grouped by task definition and containers
+    (image and digest), so each of those is said once."""
+    groups: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        td = short(task.get("taskDefinitionArn"), prefixes["taskDefinitionArnPrefix"])
+        containers = _containers(task)
+        group = groups.setdefault(json.dumps([td, containers]), {
+            "taskDefinition": td, "containers": containers, "tasks": []})
+        group["tasks"].append([
+            short(task.get("taskArn"), prefixes["taskArnPrefix"]), task.get("startedBy"),
+            task.get("lastStatus"), task.get("healthStatus", "UNKNOWN"),
+            task.get("launchType"), task.get("availabilityZone"),
+            _iso(task.get("startedAt"))])
+    return list(groups.values())
 
 
 async def running_tasks(ecs: EcsClient, cluster: str) -> list[Shape]:
@@ -74,40 +100,46 @@ async def running_tasks(ecs: EcsClient, cluster: str) -> list[Shape]:
     return [t for answer in answers for t in answer.get("tasks", [])]
 
 
-def _service_view(service: Shape | None) -> dict[str, Any]:
+def _service_view(service: Shape | None, prefixes: dict[str, str]) -> dict[str, Any]:
     if service is None:
         return {"status": "MISSING"}
-    return {
-        "status": service.get("status"), "taskDefinitionArn": service.get("taskDefinition"),
-        "desired": service.get("desiredCount", 0), "running": service.get("runningCount", 0),
-        "deployments": [{"id": d.get("id"), "status": d.get("status"),
-                         "taskDefinitionArn": d.get("taskDefinition"),
-                         "rolloutState": d.get("rolloutState")}
-                        for d in service.get("deployments", [])],
-    }
+    primary: Shape = next((d for d in service.get("deployments", [])
+                    if d.get("status") == "PRIMARY"), {})
+    return {"status": service.get("status"),
+            "taskDefinition": short(service.get("taskDefinition"),
+                                    prefixes["taskDefinitionArnPrefix"]),
+            "desired": service.get("desiredCount", 0),
+            "running": service.get("runningCount", 0), "primaryDeployment": primary.get("id")}
 
 
-def fit(services: dict[str, dict[str, Any]]) -> bool:
-    """Leave out container details, then tasks, until the answer fits one message;
-    True when something was left out."""
-    def size() -> int:
-        return len(json.dumps(services, default=str))
+def pack(services: dict[str, dict[str, Any]]) -> str:
+    """The services as zlib-compressed JSON in base64: the rows repeat a lot (about ten
+    to one), and 4,000 tasks as plain JSON are over one message."""
+    raw = json.dumps(services, separators=(",", ":"), default=str).encode()
+    return base64.b64encode(zlib.compress(raw, 6)).decode()
 
-    if size() <= OUTPUT_BUDGET:
-        return False
-    for view in services.values():
-        for task in view.get("tasks", []):
-            task.pop("containers", None)
-    for view in sorted(services.values(), key=lambda v: -len(v.get("tasks", []))):
-        if size() <= OUTPUT_BUDGET:
+
+def fit(services: dict[str, dict[str, Any]]) -> tuple[str, bool]:
+    """The packed services, leaving out the tasks of the services with the most until
+    they fit one message; True when something was left out (those services then say
+    ``tasksLeftOut``)."""
+    packed = pack(services)
+    if len(packed) <= OUTPUT_BUDGET:
+        return packed, False
+    by_size = sorted(services, key=lambda n: -sum(len(g["tasks"])
+                                                  for g in services[n]["groups"]))
+    for name in by_size:
+        view = services[name]
+        view["tasksLeftOut"] = sum(len(g["tasks"]) for g in view["groups"])
+        view["groups"] = []
+        packed = pack(services)
+        if len(packed) <= OUTPUT_BUDGET:
             break
-        view["tasksLeftOut"] = len(view.get("tasks", []))
-        view["tasks"] = []
-    return True
+    return packed, True
 
 
 async def sync_cluster(ctx: TaskContext[InstanceSyncParams], log: UnitLog
-                       ) -> dict[str, dict[str, Any]]:
+                       ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     params = ctx.params
     names = list(dict.fromkeys(params.services))
     async with aws_session(ctx, params.credentials, params.region) as aws:
@@ -121,14 +153,15 @@ async def sync_cluster(ctx: TaskContext[InstanceSyncParams], log: UnitLog
     by_group: defaultdict[str, list[Shape]] = defaultdict(list)
     for task in tasks:
         by_group[str(task.get("group", ""))].append(task)
+    prefixes = prefixes_of(tasks)
     services = {}
     for name, service in zip(names, found, strict=True):
-        view = _service_view(service)
-        view["tasks"] = [instance_of(t) for t in by_group.get(f"service:{name}", [])]
+        view = _service_view(service, prefixes)
+        view["groups"] = groups_of(by_group.get(f"service:{name}", []), prefixes)
         services[name] = view
     log.info(f"{len(tasks)} running task(s) in cluster {params.cluster}; "
              f"{len(names)} service(s) reported")
-    return services
+    return services, prefixes
 
 
 async def instance_sync(ctx: TaskContext[InstanceSyncParams]) -> dict[str, Any]:
@@ -143,10 +176,11 @@ async def instance_sync(ctx: TaskContext[InstanceSyncParams]) -> dict[str, Any]:
     ctx.aws_call_observer = count
     ctx.output.update(cluster=ctx.params.cluster, region=ctx.params.region)
     async with ctx.log.unit("Sync Instances") as log:
-        services = await sync_cluster(ctx, log)
-        truncated = fit(services)
+        services, prefixes = await sync_cluster(ctx, log)
+        packed, truncated = fit(services)
         if truncated:
             log.warn("the cluster's task details do not fit one message; some are left out")
         log.info(f"AWS calls: {dict(calls)}")
-    ctx.output.update(services=services, calls=dict(calls), truncated=truncated)
+    ctx.output.update(services=packed, servicesEncoding=SERVICES_ENCODING, calls=dict(calls),
+                      truncated=truncated, **prefixes)
     return ctx.output

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from manager.db import Database, dumps
-from manager.instances import InstanceStore, deployed_from, state_of
+from manager.instances import InstanceStore, deployed_from, expand, state_of
 from manager.lookups import lookup_params, unanswerable
 from manager.sessions import Session
 from wire.lookups import KINDS
@@ -66,9 +66,21 @@ def test_state_of_a_sync_answer(service: dict[str, Any], state: str) -> None:
     assert state_of(service, TD.format(2))[0] == state
 
 
-def _task(n: int, rev: int = 2) -> dict[str, Any]:
-    return {"taskArn": f"arn:aws:ecs:us-east-1:1:task/prod/{n:032x}",
-            "revision": f"web:{rev}", "taskDefinitionArn": TD.format(rev)}
+ANSWER = {"taskArnPrefix": "arn:aws:ecs:us-east-1:1:task/prod/",
+          "taskDefinitionArnPrefix": "arn:aws:ecs:us-east-1:123456789012:task-definition/"}
+
+
+def _answer(rev: int, *tasks: tuple[int, int], status: str = "ACTIVE") -> dict[str, Any]:
+    """One service of an instances.sync answer (as the delegate sends it, compact) that
+    runs revision ``rev`` with tasks (number, revision), expanded as the manager does."""
+    groups = [{"taskDefinition": f"web:{r}", "containers": [
+                  {"name": "web", "image": f"nginx:{r}", "imageDigest": None}],
+               "tasks": [[f"{n:032x}", "ecs-svc/1", "RUNNING", "HEALTHY", "FARGATE",
+                          "us-east-1a", "2026-12-03T10:00:00+00:00"]
+                         for n, tr in tasks if tr == r]}
+              for r in sorted({tr for _, tr in tasks})]
+    return expand({"status": status, "taskDefinition": f"web:{rev}", "desired": len(tasks),
+                   "running": len(tasks), "groups": groups}, ANSWER)
 
 
 def test_snapshots_become_changes_and_the_gauge_counts_revisions(tmp_path: Path) -> None:
@@ -79,14 +91,18 @@ def test_snapshots_become_changes_and_the_gauge_counts_revisions(tmp_path: Path)
     store.track(d)
     assert list(store.reaches()) and store.services()[0]["state"] == "pending"
 
-    store.apply(KEY, {"status": "ACTIVE", "taskDefinitionArn": TD.format(2),
-                      "tasks": [_task(1), _task(2)]})
+    store.apply(KEY, _answer(2, (1, 2), (2, 2)))
     [web] = store.services()
     assert web["state"] == "in_sync" and len(web["instances"]) == 2
+    assert web["instances"][0] == {
+        "taskArn": f"arn:aws:ecs:us-east-1:1:task/prod/{1:032x}",
+        "taskDefinitionArn": TD.format(2), "revision": "web:2", "deploymentId": "ecs-svc/1",
+        "lastStatus": "RUNNING", "health": "HEALTHY", "launchType": "FARGATE",
+        "availabilityZone": "us-east-1a", "startedAt": "2026-12-03T10:00:00+00:00",
+        "containers": [{"name": "web", "image": "nginx:2", "imageDigest": None}]}
     assert [c["kind"] for c in web["changes"]] == ["started", "started"]
 
-    store.apply(KEY, {"status": "ACTIVE", "taskDefinitionArn": TD.format(1),
-                      "tasks": [_task(2), _task(3, rev=1)]})
+    store.apply(KEY, _answer(1, (2, 2), (3, 1)))
     [web] = store.services()
     assert web["state"] == "drift" and web["reason"] == "runs web:1, deployed web:2"
     assert [c["kind"] for c in web["changes"][:3]] == ["drift", "stopped", "started"]
@@ -98,7 +114,7 @@ def test_snapshots_become_changes_and_the_gauge_counts_revisions(tmp_path: Path)
     assert web["state"] == "unreachable" and len(web["instances"]) == 2
     assert [c["kind"] for c in web["changes"]].count("unreachable") == 1
 
-    store.apply(KEY, {"status": "INACTIVE", "tasks": []})
+    store.apply(KEY, _answer(2, status="INACTIVE"))
     [web] = store.services()
     assert web["state"] == "deleted" and web["instances"] == []
     assert store.reaches() == {}  # a deleted service is not synced again...
@@ -147,8 +163,7 @@ def test_the_change_history_is_bounded_per_service(tmp_path: Path) -> None:
     assert d is not None
     store.track(d)
     for n in range(4):  # each round replaces one task: a start and a stop
-        store.apply(KEY, {"status": "ACTIVE", "taskDefinitionArn": TD.format(2),
-                          "tasks": [_task(n)]})
+        store.apply(KEY, _answer(2, (n, 2)))
     rows = db.all("SELECT kind, detail FROM instance_changes ORDER BY id")
     assert len(rows) == 3
     assert rows[-1]["kind"] == "stopped" and rows[-1]["detail"].startswith(f"{2:032x}")
