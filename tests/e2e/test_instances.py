@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.sandbox_fixture import Aws
@@ -163,3 +164,19 @@ async def test_cli_syncs_and_prints_instances(aws: Aws, manager: ManagerProcess,
     assert code == 0, err
     [shown] = json.loads(out)["services"]
     assert shown["state"] == "in_sync" and len(shown["instances"]) == 2
+
+
+@pytest.mark.parametrize("manager_args", [("--instance-sync-interval", "0.5s")])
+async def test_the_interval_timer_syncs_without_being_asked(
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
+    done = await _deploy(api, aws, "timed", "nginx:1.27")
+    assert done["status"] == "SUCCESS", done["error"]
+
+    async def synced() -> dict[str, Any] | None:
+        timed = (await _services(api)).get("timed")
+        return timed if timed and timed["state"] == "in_sync" else None
+
+    timed = await wait_for(synced, timeout=30, what="the timer's sync of service timed")
+    assert len(timed["instances"]) == 2 and timed["synced_at"]
+    interval = (await api.client.get("/api/instances")).json()["interval"]
+    assert interval == 0.5
