@@ -9,15 +9,15 @@ from typing import Any
 import click
 
 from cli.client import Client, client_options, emit
-from wire.lookups import KINDS, LOOKUP_TIMEOUT, MAX_LOOKUP_TIMEOUT
+from wire.lookups import KINDS, LOOKUP_TIMEOUT, MAX_LOOKUP_TIMEOUT, cli_flag
 
-_KIND_HELP = "\n".join(f"  {k:16} {v.summary}" + (f" (needs --{v.required[0]})"
+_KIND_HELP = "\n".join(f"  {k:16} {v.summary}" + (f" (needs {cli_flag(v.required[0])})"
                                                    if v.required else "")
                        for k, v in KINDS.items())
 
 
 @click.command(epilog="\b\nKinds:\n" + _KIND_HELP)
-@click.argument("kind", type=click.Choice(list(KINDS)))
+@click.argument("kind", type=click.Choice(list(KINDS)), metavar="KIND")
 @click.option("--region", envvar="AWS_REGION", show_envvar=True, required=True,
               help="AWS region to look in.")
 @click.option("--selectors", "-s", multiple=True,

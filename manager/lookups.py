@@ -21,7 +21,7 @@ from manager.dispatch import waiting_reason
 from manager.sessions import Session
 from manager.state import State
 from manager.taskstore import FINISHED, NewTask
-from wire.lookups import KINDS, LOOKUP_TIMEOUT, MAX_LOOKUP_TIMEOUT, LookupKind
+from wire.lookups import KINDS, LOOKUP_TIMEOUT, MAX_LOOKUP_TIMEOUT, LookupKind, cli_flag
 from wire.protocol import TaskStatus
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_admin)], tags=["lookups"])
@@ -61,7 +61,8 @@ def lookup_params(spec: LookupKind, region: str, given: dict[str, str | None],
     missing = [name for name in spec.required if not given.get(name)]
     if missing:
         raise HTTPException(400, f"look-up {spec.kind} needs {', '.join(missing)}: add "
-                                 f"?{missing[0]}=... (or --{missing[0]} on the CLI)")
+                                 f"?{missing[0]}=... (or {cli_flag(missing[0])} on the "
+                                 "CLI)")
     params: dict[str, Any] = {"region": region}
     for name in (*spec.required, *spec.optional):
         if given.get(name):

@@ -7,6 +7,7 @@ whose keys include the kind's ``columns``."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 LOOKUP_TIMEOUT = 10.0  # seconds: a look-up is read-only and answers in well under this
@@ -33,6 +34,11 @@ class LookupKind:
     @property
     def task_type(self) -> str:
         return "lookup." + self.kind.replace("-", "_")
+
+
+def cli_flag(param: str) -> str:
+    """The ``delegate lookup`` option of a parameter: loadBalancer -> --load-balancer."""
+    return "--" + re.sub(r"(?<!^)(?=[A-Z])", "-", param).lower()
 
 
 KINDS: dict[str, LookupKind] = {k.kind: k for k in (
