@@ -47,6 +47,7 @@ from tasks.aws.clients import close_pooled_clients
 from tasks.aws.pacing import BUCKETS, CATEGORIES
 from tasks.ecs.describe import describer_runtime
 from tasks.instances.sync import InstanceSyncParams, instance_sync
+from wire.protocol import LogPayload, TaskPayload
 
 CONCURRENCY = 50
 
@@ -89,10 +90,11 @@ async def populate(endpoint: str, cluster: str, services: int, tasks: int) -> li
 
 async def ours(cluster: str, names: list[str]) -> tuple[Counter[str], float, int]:
     calls: Counter[str] = Counter()
+    payloads: list[TaskPayload] = []
     params = InstanceSyncParams.model_validate(
         {"region": REGION, "cluster": cluster, "services": names})
     ctx = TaskContext(task_id=uuid.uuid4().hex, type="instances.sync", params=params,
-                      secrets={}, context={}, log=TaskLog(lambda _p: None),
+                      secrets={}, context={}, log=TaskLog(payloads.append),
                       files=None,  # type: ignore[arg-type]  # the sync reads no files
                       aws_call_observer=lambda _s, op, _t: calls.update([op]))
     started = time.monotonic()
@@ -104,6 +106,8 @@ async def ours(cluster: str, names: list[str]) -> tuple[Counter[str], float, int
     seen = sum(len(g["tasks"]) for s in services.values() for g in s["groups"])
     size = len(json.dumps(output, default=str))
     print(f"the answer is {size} bytes (truncated: {output['truncated']})", file=sys.stderr)
+    for line in (ln for p in payloads if isinstance(p, LogPayload) for ln in p.lines):
+        print(f"  instances.sync: {line.text}", file=sys.stderr)
     return calls, wall, seen
 
 

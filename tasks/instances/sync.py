@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 import zlib
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -145,7 +146,9 @@ async def sync_cluster(ctx: TaskContext[InstanceSyncParams], log: UnitLog
     async with aws_session(ctx, params.credentials, params.region) as aws:
         with aws_errors("Connecting to AWS"):
             ecs = await aws.ecs()
+        started = time.monotonic()
         tasks = await running_tasks(ecs, params.cluster)
+        listed = time.monotonic()
         async with shared_describer(ecs, credentials=params.credentials,
                                     region=params.region, cluster=params.cluster) as d:
             with aws_errors(f"ECS DescribeServices in cluster {params.cluster}"):
@@ -159,8 +162,9 @@ async def sync_cluster(ctx: TaskContext[InstanceSyncParams], log: UnitLog
         view = _service_view(service, prefixes)
         view["groups"] = groups_of(by_group.get(f"service:{name}", []), prefixes)
         services[name] = view
-    log.info(f"{len(tasks)} running task(s) in cluster {params.cluster}; "
-             f"{len(names)} service(s) reported")
+    log.info(f"{len(tasks)} running task(s) in cluster {params.cluster} listed and "
+             f"described in {listed - started:.1f} s; {len(names)} service(s) described "
+             f"in {time.monotonic() - listed:.1f} s")
     return services, prefixes
 
 
