@@ -38,6 +38,13 @@ def manager() -> None:
     """Run the reference manager and manage its delegate tokens."""
 
 
+def _positive(value: float, name: str) -> float:
+    if value <= 0:
+        raise click.BadParameter(f"{value:g}s: give a positive duration such as 10m",
+                                 param_hint=name)
+    return value
+
+
 @manager.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int,
@@ -57,6 +64,7 @@ def manager() -> None:
 @click.option("--retention", type=DURATION, default="7d", show_default=True,
               help="Finished tasks and executions older than this are pruned.")
 @click.option("--instance-sync-interval", type=DURATION, default="10m", show_default=True,
+              callback=lambda _c, _p, v: _positive(v, "--instance-sync-interval"),
               help="How often delegates report what runs in the clusters deployed to.")
 def serve(host: str, port: int, db_path: Path, tls_cert: Path | None, tls_key: Path | None,
           heartbeat_interval: float, lease_ttl: float, max_log_bytes: int,
