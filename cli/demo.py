@@ -132,6 +132,8 @@ async def run_demo(*, tick: float = 0.1, show_logs: bool = True, keep: bool = Fa
             ("7. Provisioned: CloudFormation creates the cluster, deploy there, then a "
              "shell step attaches a CloudWatch alarm", _provisioned),
         ]
+        from cli.demo_instances import TITLE, instances_act  # instance sync, the last act
+        steps.append((TITLE, instances_act))
         for title, step in steps:
             _banner(title)
             await _run_step(title, step, client, outcome, show_logs)

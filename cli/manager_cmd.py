@@ -38,6 +38,13 @@ def manager() -> None:
     """Run the reference manager and manage its delegate tokens."""
 
 
+def _positive(value: float, name: str) -> float:
+    if value <= 0:
+        raise click.BadParameter(f"{value:g}s: give a positive duration such as 10m",
+                                 param_hint=name)
+    return value
+
+
 @manager.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int,
@@ -58,9 +65,13 @@ def manager() -> None:
 @click.option("--max-file-bytes", type=int, default=10 * 1024 * 1024, show_default=True)
 @click.option("--retention", type=DURATION, default="7d", show_default=True,
               help="Finished tasks and executions older than this are pruned.")
+@click.option("--instance-sync-interval", type=DURATION, default="10m", show_default=True,
+              callback=lambda _c, _p, v: _positive(v, "--instance-sync-interval"),
+              help="How often delegates report what runs in the clusters deployed to.")
 def serve(host: str, port: int, db_target: str, tls_cert: Path | None, tls_key: Path | None,
           heartbeat_interval: float, lease_ttl: float, max_log_bytes: int,
-          max_file_bytes: int, retention: float, reconnect_grace: float) -> None:
+          max_file_bytes: int, retention: float, reconnect_grace: float,
+          instance_sync_interval: float) -> None:
     """Serve the HTTP API, the delegate websocket, the file store and the log service.
 
     The admin token comes from MANAGER_ADMIN_TOKEN; without it the manager creates one
@@ -79,7 +90,8 @@ def serve(host: str, port: int, db_target: str, tls_cert: Path | None, tls_key: 
     settings = Settings(db_path=db_path, db_url=db_url, heartbeat_interval=heartbeat_interval,
                         lease_ttl=lease_ttl, max_log_bytes=max_log_bytes,
                         max_file_bytes=max_file_bytes, retention=retention,
-                        reconnect_grace=reconnect_grace)
+                        reconnect_grace=reconnect_grace,
+                        instance_sync_interval=instance_sync_interval)
     token_file = None if db_url else load_admin_token(db_path, None)[1]
     if token_file is not None:
         click.echo(f"admin token: in {token_file} (set MANAGER_ADMIN_TOKEN to use your own)",

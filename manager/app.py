@@ -17,7 +17,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from manager import api, delegate_http, validation, ws
+from manager import api, delegate_http, instances_api, validation, ws
+from manager import lookups as lookups_api
 from manager.db import DatabaseUnavailable, now
 from manager.http_guard import guarded_protocol
 from manager.retention import prune
@@ -58,10 +59,12 @@ def create_app(settings: Settings) -> FastAPI:
         st.hub.recover()
         st.executions.resume()
         watchdog = asyncio.create_task(_watchdog(st), name="manager-watchdog")
+        instance_timer = asyncio.create_task(instance_sync.run(), name="instance-sync")
         try:
             yield
         finally:
             watchdog.cancel()
+            instance_timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
             for session in list(st.hub.sessions.values()):
@@ -80,6 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.manager = st
     app.state.hub = st.hub
     app.include_router(api.router)
+    app.include_router(lookups_api.router)
+    instance_sync = instances_api.install(app, st)
     app.include_router(delegate_http.router)
     app.include_router(ws.router)
     validation.install(app)

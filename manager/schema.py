@@ -40,12 +40,13 @@ def _alembic_config(**attributes: Any) -> Any:
     return cfg
 
 
-def render_head_sql(dialect: str) -> str:
-    """The whole schema, from nothing to HEAD, as Alembic renders it for ``dialect``."""
+def render_head_sql(dialect: str, revision: str = "head") -> str:
+    """The whole schema, from nothing to ``revision``, as Alembic renders it for
+    ``dialect``."""
     from alembic import command
 
     buf = io.StringIO()
-    command.upgrade(_alembic_config(dialect=dialect, output_buffer=buf), "head", sql=True)
+    command.upgrade(_alembic_config(dialect=dialect, output_buffer=buf), revision, sql=True)
     return buf.getvalue()
 
 

@@ -37,3 +37,5 @@ class Settings(BaseModel):
     header_timeout: Duration = 10.0
     max_connections_per_client: int = Field(default=128, ge=1)
     keep_alive_timeout: Duration = 5.0
+    # How often the manager asks delegates what runs in the clusters it deployed to.
+    instance_sync_interval: Duration = Field(default=600.0, gt=0)

@@ -123,6 +123,8 @@ def _install_backend() -> None:
         backend.describe_services
     )
     backend.stop_task = _stop_task(backend.stop_task)  # type: ignore[method-assign]
+    backend.describe_clusters = _describe_clusters(  # type: ignore[method-assign]
+        backend.describe_clusters)
     revisions.install(backend)
 
 
@@ -202,6 +204,25 @@ def _describe_services(original: Callable[..., Any]) -> Callable[..., Any]:
         return original(self, cluster_str, names)
 
     return describe_services
+
+
+def _describe_clusters(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto leaves a cluster's counts at 0; ECS counts its ACTIVE services and its
+    RUNNING and PENDING tasks (the look-ups show them)."""
+    @functools.wraps(original)
+    def describe_clusters(self: EC2ContainerServiceBackend, cluster_names: list[str]) -> Any:
+        found, failures = original(self, cluster_names)
+        for cluster in found:
+            cluster.active_services_count = sum(
+                1 for s in self.services.values()
+                if s.cluster_name == cluster.name and s.status == "ACTIVE")
+            alive = [t for t in self.tasks.get(cluster.name, {}).values()
+                     if t.desired_status == "RUNNING"]
+            cluster.running_tasks_count = sum(1 for t in alive if t.last_status == "RUNNING")
+            cluster.pending_tasks_count = len(alive) - cluster.running_tasks_count
+        return found, failures
+
+    return describe_clusters
 
 
 def _stop_task(original: Callable[..., Task]) -> Callable[..., Task]:

@@ -12,6 +12,8 @@ def register_all(registry: TaskRegistry) -> None:
     from tasks.cloudformation import register as register_cloudformation
     from tasks.ecs import register as register_ecs
     from tasks.ecs.describe import close_describers
+    from tasks.instances import register as register_instances
+    from tasks.lookups import register as register_lookups
     from tasks.shell import register as register_shell
     from tasks.terraform_cloud import register as register_terraform_cloud
 
@@ -20,6 +22,8 @@ def register_all(registry: TaskRegistry) -> None:
     register_shell(registry)
     register_cloudformation(registry)
     register_terraform_cloud(registry)
+    register_lookups(registry)
+    register_instances(registry)
     # Describers first: their coalescers borrow the pooled clients.
     registry.shutdown_hooks.append(close_describers)
     registry.shutdown_hooks.append(close_pooled_clients)

@@ -145,3 +145,54 @@ CREATE INDEX seen_jwts_forget ON seen_jwts (forget_after);
 
 INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING alembic_version.version_num;
 
+-- Running upgrade 0001 -> 0002
+
+CREATE TABLE tracked_services (
+    account_id TEXT NOT NULL, 
+    region TEXT NOT NULL, 
+    cluster TEXT NOT NULL, 
+    service TEXT NOT NULL, 
+    reach TEXT NOT NULL, 
+    secrets_sealed BYTEA, 
+    deployed_td TEXT NOT NULL, 
+    deployed_image TEXT, 
+    deployed_status TEXT NOT NULL, 
+    deployed_at FLOAT(53) NOT NULL, 
+    task_id TEXT, 
+    execution_id TEXT, 
+    state TEXT DEFAULT 'pending' NOT NULL, 
+    reason TEXT, 
+    service_td TEXT, 
+    desired INTEGER, 
+    running INTEGER, 
+    synced_at FLOAT(53), 
+    PRIMARY KEY (account_id, region, cluster, service)
+);
+
+CREATE TABLE instances (
+    account_id TEXT NOT NULL, 
+    region TEXT NOT NULL, 
+    cluster TEXT NOT NULL, 
+    service TEXT NOT NULL, 
+    task_arn TEXT NOT NULL, 
+    revision TEXT NOT NULL, 
+    data TEXT NOT NULL, 
+    PRIMARY KEY (account_id, region, cluster, service, task_arn)
+);
+
+CREATE TABLE instance_changes (
+    id BIGSERIAL NOT NULL, 
+    at FLOAT(53) NOT NULL, 
+    account_id TEXT NOT NULL, 
+    region TEXT NOT NULL, 
+    cluster TEXT NOT NULL, 
+    service TEXT NOT NULL, 
+    kind TEXT NOT NULL, 
+    detail TEXT NOT NULL, 
+    PRIMARY KEY (id)
+);
+
+CREATE INDEX instance_changes_service ON instance_changes (account_id, region, cluster, service, id);
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+

@@ -43,6 +43,8 @@ from tasks.aws.ports import (
     AutoScalingClient,
     BotocoreClient,
     CloudFormationClient,
+    Ec2Client,
+    EcrClient,
     EcsClient,
     Elbv2Client,
     S3Client,
@@ -244,6 +246,12 @@ class AwsSessionFactory:
 
     async def cloudformation(self) -> CloudFormationClient:
         return cast(CloudFormationClient, await self.client("cloudformation"))
+
+    async def ecr(self) -> EcrClient:
+        return cast(EcrClient, await self.client("ecr"))
+
+    async def ec2(self) -> Ec2Client:
+        return cast(Ec2Client, await self.client("ec2"))
 
     async def client(self, service: str, region: str | None = None) -> Any:
         """The raw aiobotocore client (untyped); handlers use the typed methods above."""

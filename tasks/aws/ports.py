@@ -63,6 +63,15 @@ class TargetGroupsAnswer(TypedDict, total=False):
     NextMarker: str
 
 
+class ClustersAnswer(TypedDict, total=False):  # DescribeClusters
+    clusters: list[Shape]
+    failures: list[Shape]
+
+
+class TargetHealthAnswer(TypedDict, total=False):  # DescribeTargetHealth
+    TargetHealthDescriptions: list[Shape]
+
+
 class ScalingPolicyAnswer(TypedDict, total=False):  # PutScalingPolicy
     PolicyARN: str
     Alarms: list[Shape]
@@ -102,7 +111,10 @@ class EcsClient(Protocol):
     async def stop_task(self, *, cluster: str, task: str, reason: str = ...) -> Answer: ...
     async def tag_resource(self, *, resourceArn: str,
                            tags: list[dict[str, str]]) -> Answer: ...
-    def get_paginator(self, operation_name: Literal["list_tasks", "list_clusters"],
+    async def describe_clusters(self, *, clusters: list[str],
+                                **kwargs: Any) -> ClustersAnswer: ...
+    def get_paginator(self, operation_name: Literal["list_tasks", "list_clusters",
+                                                    "list_services"],
                       ) -> Paginator: ...
 
 
@@ -115,6 +127,31 @@ class Elbv2Client(Protocol):
     async def describe_target_groups(self, **kwargs: Any) -> TargetGroupsAnswer: ...
     async def modify_listener(self, *, ListenerArn: str, **kwargs: Any) -> Answer: ...
     async def modify_rule(self, *, RuleArn: str, **kwargs: Any) -> Answer: ...
+    async def describe_target_health(self, *, TargetGroupArn: str) -> TargetHealthAnswer: ...
+    def get_paginator(self, operation_name: Literal["describe_load_balancers",
+                                                    "describe_listeners", "describe_rules",
+                                                    "describe_target_groups"],
+                      ) -> Paginator: ...
+
+
+class EcrClient(Protocol):
+    """ECR, for the look-ups: repositories and their images."""
+
+    meta: ClientMeta
+
+    def get_paginator(self, operation_name: Literal["describe_repositories",
+                                                    "describe_images"],
+                      ) -> Paginator: ...
+
+
+class Ec2Client(Protocol):
+    """EC2, for the look-ups: the subnets and security groups of a network configuration."""
+
+    meta: ClientMeta
+
+    def get_paginator(self, operation_name: Literal["describe_subnets",
+                                                    "describe_security_groups"],
+                      ) -> Paginator: ...
 
 
 class AutoScalingClient(Protocol):

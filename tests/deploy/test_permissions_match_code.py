@@ -45,6 +45,8 @@ SERVICES = {
     "s3": "s3",
     "sts": "sts",
     "cloudformation": "cloudformation",
+    "ecr": "ecr",
+    "ec2": "ec2",
 }
 # The names the step code gives its clients (find them with `aws.client("...")`).
 RECEIVERS = {
@@ -55,6 +57,8 @@ RECEIVERS = {
     "s3": "s3",
     "sts": "sts",
     "cfn": "cloudformation",
+    "ecr": "ecr",
+    "ec2": "ec2",
 }
 # Operations whose IAM action is not named after them.
 ACTION_OF = {

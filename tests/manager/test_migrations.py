@@ -113,3 +113,29 @@ def test_replicas_starting_together_take_turns_with_the_schema(pg: PostgresServe
     assert all(current_revision(db) == HEAD for db in opened)
     for db in opened:
         db.close()
+
+
+def test_a_sqlite_file_at_the_first_revision_is_upgraded_with_alembic(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    con = sqlite3.connect(path)
+    con.executescript(render_head_sql("sqlite", "0001"))
+    con.execute("INSERT INTO meta (name, value) VALUES ('kept', x'01')")
+    con.commit()
+    con.close()
+    db = SqliteDatabase(path)
+    assert current_revision(db) == HEAD
+    assert db.has_table("instances")
+    assert db.one("SELECT value FROM meta WHERE name = 'kept'")[0] == b"\x01"
+
+
+def test_a_postgresql_database_at_the_first_revision_is_upgraded(pg: PostgresServer) -> None:
+    import psycopg
+
+    from manager.db_postgres import PostgresDatabase
+
+    url = pg.database("older")
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute(render_head_sql("postgresql", "0001").encode())
+    db = PostgresDatabase(url)
+    assert current_revision(db) == HEAD and db.has_table("instance_changes")
+    db.close()
