@@ -76,6 +76,7 @@ class Session:
     env: dict[str, str] | None = None
     opts: RunOptions | None = None
     source: dict[str, Any] | None = None  # the configuration as fetched (for records)
+    proxy: StateProxy | None = None
 
     async def run(self, argv: list[str], *, ok: tuple[int, ...] = (0,),
                   capture: bool = False) -> tuple[int, list[str]]:
@@ -96,9 +97,19 @@ class Session:
             code = finished.exit_code
             how = f"was killed by signal {-code}" if code < 0 else f"exited with {code}"
             tail = "\n".join(finished.last_lines)
-            raise TaskFailed(f"{self.inv.tool} {argv[1]} {how}."
+            raise TaskFailed(f"{self.inv.tool} {argv[1]} {how}.{self._locked()}"
                              + (f" Its last lines:\n{tail}" if tail else ""))
         return finished.exit_code, kept
+
+    def _locked(self) -> str:
+        holder = self.proxy.holder() if self.proxy is not None else None
+        if holder is None:
+            return ""
+        return (f" The state of provisioner {self.params.provisioner_identifier!r} "
+                f"workspace {self.params.workspace!r} is locked: {holder}. Wait for that "
+                "run to end, or set lockTimeout to wait for it; a lock whose task has "
+                "ended is broken by the next run, and an admin can break one with "
+                "DELETE /api/tfstate/lock.")
 
     async def outputs(self) -> dict[str, Any]:
         """``output -json`` as step outputs; sensitive values are registered for masking
@@ -209,7 +220,7 @@ async def session(ctx: TaskContext[Any], params: TerraformParams, tool: str, log
             if _backend(s):
                 proxy = StateProxy(manager_of(ctx), provisioner=params.provisioner_identifier,
                                    workspace=params.workspace, task_id=ctx.task_id)
-                await stack.enter_async_context(proxy.running())
+                s.proxy = await stack.enter_async_context(proxy.running())
                 stack.push_async_callback(_release, proxy, log)
             await _init(s, proxy)
             yield s

@@ -43,6 +43,8 @@ class StateProxy:
         self.query = {"provisioner": provisioner, "workspace": workspace, "task": task_id}
         self.key = secrets.token_urlsafe(24)
         self.held: dict[str, bytes] = {}  # lock id -> the lock info Terraform sent
+        # The holder's lock info of the last lock refused (Terraform prints only its id).
+        self.refused: dict[str, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -68,11 +70,22 @@ class StateProxy:
         try:
             resp = await self.manager.call(verb, f"{_BASE}/{endpoint}", audience=AUDIENCE,
                                            params=params, content=body or None)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: client closed
             return 502, f"cannot reach the manager's state store: {exc}".encode()
         if resp.status_code == 200 and endpoint in ("lock", "unlock"):
             self._track(endpoint, body)
+        if resp.status_code == 409 and endpoint == "lock":
+            with contextlib.suppress(ValueError):
+                self.refused = json.loads(resp.content)
         return resp.status_code, resp.content
+
+    def holder(self) -> str | None:
+        """Who holds the lock a run was refused, in words; None when none was."""
+        if not isinstance(self.refused, dict):
+            return None
+        info = self.refused
+        return (f"{info.get('Info') or 'held by another run'} ({info.get('Operation', '?')} "
+                f"since {str(info.get('Created', '?'))[:19]}, lock {info.get('ID', '?')})")
 
     def _track(self, endpoint: str, body: bytes) -> None:
         with contextlib.suppress(ValueError, AttributeError):
@@ -105,7 +118,9 @@ class StateProxy:
         """Release the locks Terraform took and did not release; their ids."""
         released = []
         for lock_id, body in list(self.held.items()):
-            with contextlib.suppress(httpx.HTTPError):
+            # RuntimeError: the delegate is stopping and closed its client; the lock's
+            # task ends with it, so the manager breaks the lock at the next run.
+            with contextlib.suppress(httpx.HTTPError, RuntimeError):
                 resp = await self.manager.call("POST", f"{_BASE}/unlock", audience=AUDIENCE,
                                                params=self.query, content=body)
                 if resp.status_code == 200:
