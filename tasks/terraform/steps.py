@@ -151,15 +151,16 @@ async def _rollback_target(params: RollbackParams, records: Records,
         if latest is None:
             raise TaskFailed(f"no successful apply of {records.where} to apply again, and "
                              "no rollbackData naming one; nothing to roll back to")
-        log.info(f"Applying again the last successful apply ({latest['id']})")
+        log.info(f"Applying again the last successful apply (task {latest['taskId']}'s)")
         return RunSpec.from_json(latest["body"]["run"]), True
     if data.get("previousApply") is not None:
         found = await records.get("apply", id=int(data["previousApply"]))
         if found is None:
             raise TaskFailed(f"the apply record {data['previousApply']} of {records.where} "
                              "is gone; nothing to roll back to")
-        log.info(f"Applying again the configuration and variables of apply "
-                 f"{found['id']}, the last successful one before this execution's")
+        log.info(f"Applying again the configuration and variables of task "
+                 f"{found['taskId']}'s apply, the last successful one before this "
+                 "execution's")
         return RunSpec.from_json(found["body"]["run"]), True
     attempt = await records.get("attempt", id=int(data["attempt"]))
     if attempt is None:
