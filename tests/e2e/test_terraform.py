@@ -7,6 +7,7 @@ with the holder named; abort stops a running terraform."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -163,3 +164,86 @@ async def test_a_held_lock_fails_a_second_run_naming_the_holder_and_abort_releas
                    what="the aborted terraform's processes to be gone")
     third, texts = await _done(api, tf_task("apply", **inline("other")))
     assert third["status"] == "SUCCESS", (third["error"], texts)
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_GLOBAL": "/dev/null",
+           "PATH": "/usr/bin:/bin"}
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+async def test_a_git_configuration_is_rolled_back_to_the_commit_it_was_applied_at(
+        tmp_path: Path, api: ManagerApi, delegate: DelegateRunner) -> None:
+    repo = tmp_path / "repo"
+    (repo / "infra").mkdir(parents=True)
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "infra" / "main.tf").write_text(MAIN_TF)
+    (repo / "infra" / "prod.tfvars").write_text('name = "from-git-v1"\n')
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "v1")
+    first_sha = _git(repo, "rev-parse", "HEAD")
+    params = {"configuration": {"store": "git", "repo": str(repo), "ref": "main",
+                                "folder": "infra"},
+              "varFiles": ["prod.tfvars"], "variables": {"secret": "not-so-secret"}}
+    v1, texts = await _done(api, tf_task("apply", **params))
+    assert v1["status"] == "SUCCESS", (v1["error"], texts)
+    assert v1["output"]["cluster_name"] == "from-git-v1"
+    assert any(f"(commit {first_sha})" in t for t in texts), texts
+
+    (repo / "infra" / "prod.tfvars").write_text('name = "from-git-v2"\n')
+    _git(repo, "commit", "-qam", "v2")
+    v2, _ = await _done(api, tf_task("apply", **params))
+    assert v2["output"]["cluster_name"] == "from-git-v2"
+    # The branch has moved on; the rollback goes back to the commit v1 was applied at.
+    undone, texts = await _done(api, tf_task("rollback",
+                                             rollbackData=v2["output"]["rollbackData"]))
+    assert undone["status"] == "SUCCESS", (undone["error"], texts)
+    assert undone["output"]["cluster_name"] == "from-git-v1"
+
+
+async def test_a_configuration_from_the_file_store_keeps_its_folders(
+        api: ManagerApi, delegate: DelegateRunner) -> None:
+    module = 'variable "n" { type = string }\noutput "upper" { value = upper(var.n) }\n'
+    root = ('module "m" {\n  source = "./modules/m"\n  n = var.name\n}\n'
+            'variable "name" { type = string }\n'
+            'output "shout" { value = module.m.upper }\n')
+    for path, text in [("tf/app/main.tf", root), ("tf/app/modules/m/main.tf", module)]:
+        r = await api.client.put("/api/files", params={"account": "acme", "path": path},
+                                 content=text.encode())
+        assert r.status_code == 200, r.text
+    done, texts = await _done(api, tf_task("apply", configuration={
+        "store": "files", "folder": "account:/tf/app",
+        "paths": ["account:/tf/app/main.tf", "account:/tf/app/modules/m/main.tf"]},
+        variables={"name": "quiet"}))
+    assert done["status"] == "SUCCESS", (done["error"], texts)
+    assert done["output"]["shout"] == "QUIET"
+
+
+async def test_bad_params_fail_before_terraform_runs_saying_what_to_fix(
+        api: ManagerApi, delegate: DelegateRunner) -> None:
+    done, _ = await _done(api, tf_task("apply", **inline(), planStep="plan"))
+    assert done["status"] == "FAILED"
+    assert "give configuration (apply it as it is) or planStep/planId" in done["error"]
+    done, _ = await _done(api, tf_task("plan", configuration={
+        "store": "inline", "files": {"../escape.tf": ""}}))
+    assert done["status"] == "FAILED" and "relative path inside" in done["error"]
+    done, _ = await _done(api, tf_task("apply", **inline(), binary="/no/such/terraform"))
+    assert done["status"] == "FAILED"
+    assert "/no/such/terraform is not an executable on this delegate" in done["error"]
+
+
+async def test_a_configuration_with_its_own_backend_uses_it_and_its_workspace(
+        tmp_path: Path, api: ManagerApi, delegate: DelegateRunner) -> None:
+    own = MAIN_TF + '\nterraform {\n  backend "local" {}\n}\n'
+    done, texts = await _done(api, tf_task(
+        "apply", **inline("local", own), workspace="staging",
+        backendConfig={"path": str(tmp_path / "own.tfstate"),
+                       "workspace_dir": str(tmp_path / "workspaces")}))
+    assert done["status"] == "SUCCESS", (done["error"], texts)
+    assert "State: the backend the configuration declares" in texts
+    assert 'Created and switched to workspace "staging"!' in texts, texts
+    written = list((tmp_path / "workspaces" / "staging").iterdir())
+    assert [p.name for p in written] == ["terraform.tfstate"]
+    assert '"local"' in written[0].read_text()  # the resource's input, in that state
