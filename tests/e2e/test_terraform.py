@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from testkit.sandbox_fixture import Aws
 from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess, log_texts, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None,
@@ -156,6 +157,11 @@ async def test_a_held_lock_fails_a_second_run_naming_the_holder_and_abort_releas
     assert f"is locked: held by task {holder} on delegate d1 (OperationTypeApply" in \
         second["error"], second["error"]
 
+    # Locks are per workspace: breaking one of a workspace nobody locked changes nothing.
+    r = await api.client.delete("/api/tfstate/lock", params={
+        "account": "acme", "provisioner": "infra", "workspace": "elsewhere"})
+    assert r.status_code == 200 and r.json() == {"released": None}, r.text
+
     await api.abort(holder)
     aborted = await api.wait_finished(holder, timeout=30)
     assert aborted["status"] == "ABORTED"
@@ -247,3 +253,40 @@ async def test_a_configuration_with_its_own_backend_uses_it_and_its_workspace(
     written = list((tmp_path / "workspaces" / "staging").iterdir())
     assert [p.name for p in written] == ["terraform.tfstate"]
     assert '"local"' in written[0].read_text()  # the resource's input, in that state
+
+
+async def test_an_admin_breaks_a_lock_left_by_a_run_that_will_not_release_it(
+        api: ManagerApi, delegate: DelegateRunner) -> None:
+    marker = f"{uuid.uuid4().int % 1000 + 100}.75"
+    slow = inline("slow", SLOW_TF)
+    slow["variables"]["pause"] = marker
+    holder = await api.submit(tf_task("apply", **slow))
+    await wait_for(lambda: _sleepers(f"sleep {marker}"), timeout=60,
+                   what="terraform to run its local-exec sleep")
+    r = await api.client.delete("/api/tfstate/lock", params={"account": "acme",
+                                                             "provisioner": "infra"})
+    assert r.status_code == 200, r.text
+    assert f"held by task {holder} on delegate d1" in r.json()["released"]["Info"]
+    second, texts = await _done(api, tf_task("plan", **inline("other")))
+    assert second["status"] == "SUCCESS", (second["error"], texts)
+    await api.abort(holder)
+    assert (await api.wait_finished(holder, timeout=30))["status"] == "ABORTED"
+
+
+async def test_the_infrastructures_aws_credentials_reach_what_terraform_runs(
+        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner) -> None:
+    probe = MAIN_TF.replace(
+        'resource "terraform_data" "cluster" { input = var.name }',
+        'resource "terraform_data" "cluster" {\n  input = var.name\n'
+        '  provisioner "local-exec" {\n'
+        '    command = "aws ecs describe-clusters --clusters ${var.name} '
+        "--query 'clusters[0].status' --output text; echo key=$AWS_SECRET_ACCESS_KEY\"\n"
+        '  }\n}\n')
+    task = tf_task("apply", **inline(aws.cluster, probe), region=aws.region)
+    task["selectors"] = ["ecs"]
+    done, texts = await _done(api, task)
+    assert done["status"] == "SUCCESS", (done["error"], texts)
+    assert any(t.endswith("(local-exec): ACTIVE") for t in texts), texts
+    secret = aws.environment()["AWS_SECRET_ACCESS_KEY"]
+    assert not any(secret in t for t in texts)
+    assert any("(local-exec): key=**************" in t for t in texts), texts
