@@ -62,6 +62,7 @@ CREATE INDEX IF NOT EXISTS tf_records_by_key
 """
 RecordKind = Literal["apply", "attempt", "plan"]
 MAX_STATE_BYTES = 64 * 1024 * 1024
+KEEP_RECORDS = 100  # per (account, provisioner, workspace) and kind
 
 
 class TfStates:
@@ -139,11 +140,17 @@ class TfStates:
 
     def add_record(self, key: tuple[str, str, str], kind: RecordKind, task_id: str,
                    body: dict[str, Any]) -> int:
+        where = "account_id = ? AND provisioner = ? AND workspace = ? AND kind = ?"
         with self.db.tx():
             cur = self.db.conn.execute(
                 "INSERT INTO tf_records (account_id, provisioner, workspace, kind, task_id, "
                 "created_at, body_sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                       (*key, kind, task_id, now(), self.box.seal(body)))
+                (*key, kind, task_id, now(), self.box.seal(body)))
+            # A rollback goes back one apply, not a hundred: older records only take room.
+            self.db.run(f"DELETE FROM tf_records WHERE {where} AND record_id NOT IN "
+                        f"(SELECT record_id FROM tf_records WHERE {where} "
+                        "ORDER BY record_id DESC LIMIT ?)", *key, kind, *key, kind,
+                        KEEP_RECORDS)
             return int(cur.lastrowid or 0)
 
     def record(self, key: tuple[str, str, str], kind: RecordKind, *,

@@ -174,7 +174,14 @@ async def _init(session: Session, proxy: StateProxy | None) -> None:
 def _backend(session: Session) -> bool:
     """Whether the manager keeps the state; writes the http backend block when it does."""
     assert session.folder is not None
-    if session.inv.tool == "terragrunt" or declares_backend(session.folder):
+    if session.inv.tool == "terragrunt":
+        if not any("remote_state" in p.read_text(errors="replace")
+                   for p in session.folder.rglob("*.hcl")):
+            session.log.warn("No remote_state in the configuration's .hcl files: "
+                             "Terragrunt would keep local state in the step's folder, "
+                             "which is removed when the step ends")
+        return False
+    if declares_backend(session.folder):
         session.log.info("State: the backend the configuration declares")
         return False
     if session.spec.backend_config:

@@ -42,6 +42,11 @@ def _render(value: Any, params: TerraformParams, ctx: TaskContext, where: str) -
         raise TaskFailed(str(exc)) from None
 
 
+def spec_of_environment(params: TerraformParams, ctx: TaskContext) -> dict[str, str]:
+    return {k: str(v) for k, v in _render(params.environment_variables, params, ctx,
+                                          "environmentVariables").items()}
+
+
 def spec_of(params: TerraformParams, ctx: TaskContext) -> RunSpec:
     """What this step runs with, expressions and secrets resolved."""
     assert params.configuration is not None
@@ -49,8 +54,7 @@ def spec_of(params: TerraformParams, ctx: TaskContext) -> RunSpec:
         source=params.configuration.model_dump(by_alias=True, exclude_none=True),
         variables=_render(params.variables, params, ctx, "variables"),
         var_files=list(params.var_files), targets=list(params.targets),
-        environment={k: str(v) for k, v in _render(
-            params.environment_variables, params, ctx, "environmentVariables").items()},
+        environment=spec_of_environment(params, ctx),
         backend_config=_render(params.backend_config, params, ctx, "backendConfig"))
 
 
@@ -109,7 +113,11 @@ async def apply(ctx: TaskContext[Apply], tool: str = "terraform") -> dict[str, A
             raise TaskFailed(f"no saved plan {_plan_id(params, ctx)} for provisioner "
                              f"{params.provisioner_identifier!r} workspace "
                              f"{params.workspace!r}; check planStep and the identifiers")
-        spec = RunSpec.from_json(found["body"]["run"])
+        planned = RunSpec.from_json(found["body"]["run"])
+        # The plan fixes the configuration and variables; the environment is this step's
+        # too (credentials that changed since the plan, say).
+        spec = RunSpec.from_json({**planned.to_json(), "environment": {
+            **planned.environment, **spec_of_environment(params, ctx)}})
         saved = base64.b64decode(found["body"]["plan"])
     else:
         spec = spec_of(params, ctx)

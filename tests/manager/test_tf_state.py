@@ -11,7 +11,7 @@ import pytest
 from manager.db import Database
 from manager.keys import SecretBox
 from manager.taskstore import NewTask, TaskStore
-from manager.tf_state import TfStates
+from manager.tf_state import KEEP_RECORDS, TfStates
 from wire.protocol import TaskStatus
 
 KEY = ("acme", "infra", "default")
@@ -68,3 +68,15 @@ def test_records_newest_first_and_before(parts: tuple[TfStates, TaskStore, Datab
     assert earlier is not None and earlier["id"] == one
     assert states.record(KEY, "apply", before=one) is None
     assert states.record(("other", "infra", "default"), "apply") is None
+
+
+def test_only_the_newest_records_of_a_kind_are_kept(
+        parts: tuple[TfStates, TaskStore, Database]) -> None:
+    states, _, db = parts
+    plan = states.add_record(KEY, "plan", "t0", {"plan": "p"})
+    ids = [states.add_record(KEY, "apply", f"t{i}", {"run": {"n": i}})
+           for i in range(KEEP_RECORDS + 5)]
+    kept = [r["record_id"] for r in db.all(
+        "SELECT record_id FROM tf_records WHERE kind = 'apply' ORDER BY record_id")]
+    assert kept == ids[5:]
+    assert states.record(KEY, "plan", record_id=plan) is not None  # other kinds untouched
