@@ -1,4 +1,8 @@
-"""Terraform and Terragrunt provisioner steps: the same runner, two binaries."""
+"""Terraform and Terragrunt provisioner steps: the same runner, two binaries.
+
+A configuration runs commands on the delegate as surely as a shell step does (a
+``local-exec`` provisioner, the ``external`` data source), so a delegate started with
+``DELEGATE_SHELL_STEPS=false`` offers neither (see ``tasks.shell.allowed``)."""
 
 from __future__ import annotations
 
@@ -54,6 +58,10 @@ def _terragrunt_types() -> list[TaskType[Any]]:
 
 
 def register(registry: TaskRegistry) -> None:
+    from tasks.shell import allowed
+
+    if not allowed():
+        return
     from tasks.terraform import steps
     from tasks.terraform.params import ApplyParams, DestroyParams, PlanParams, RollbackParams
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from agent.context import TaskRegistry
+from tasks.terraform import register
 from tasks.terraform.commands import Invocation, RunOptions
 from tasks.terraform.config import declares_backend
 from tasks.terraform.params import ApplyParams, PlanParams, TerragruntApplyParams
@@ -109,3 +111,16 @@ def test_apply_of_a_plan_takes_no_variables() -> None:
 def test_declares_backend(tmp_path: Path, text: str, declared: bool) -> None:
     (tmp_path / "main.tf").write_text(text)
     assert declares_backend(tmp_path) is declared
+
+
+def test_a_delegate_without_shell_steps_offers_no_terraform_either(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """local-exec runs any command: the owner's switch for shell steps covers Terraform."""
+    monkeypatch.setenv("DELEGATE_SHELL_STEPS", "false")
+    registry = TaskRegistry()
+    register(registry)
+    assert registry.names() == []
+    monkeypatch.setenv("DELEGATE_SHELL_STEPS", "true")
+    register(registry)
+    assert {"terraform.apply", "terraform.rollback", "terragrunt.apply"} <= set(
+        registry.names())
