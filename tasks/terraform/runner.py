@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.context import TaskContext, TaskFailed, UnitLog
+from agent.masking import MASK
 from tasks.shell.process import Finished, run_process
 from tasks.shell.script import aws_environment
 from tasks.terraform.commands import Invocation, RunOptions
@@ -113,14 +114,16 @@ class Session:
 
     async def outputs(self) -> dict[str, Any]:
         """``output -json`` as step outputs; sensitive values are registered for masking
-        (so they read ``****`` in logs and in the step's output) and listed."""
+        (so they read ``****`` in logs), replaced by the mask in the outputs, and listed."""
         _, lines = await self.run(self.inv.output(), capture=True)
         found = json.loads("\n".join(lines) or "{}")
         sensitive = sorted(k for k, v in found.items() if v.get("sensitive"))
         for name in sensitive:
             for text in _strings(found[name].get("value")):
                 self.ctx.add_secret(text)
-        values = {k: v.get("value") for k, v in found.items()}
+        # Masked here too, not only by the task's masking: that leaves values shorter
+        # than a few characters alone, and a sensitive output must never leave in clear.
+        values = {k: MASK if k in sensitive else v.get("value") for k, v in found.items()}
         for name in sorted(values):
             shown = "(sensitive)" if name in sensitive else json.dumps(values[name])
             self.log.info(f"Output {name} = {shown}")
