@@ -168,14 +168,19 @@ async def test_a_held_lock_fails_a_second_run_naming_the_holder_and_abort_releas
         "account": "acme", "provisioner": "infra", "workspace": "elsewhere"})
     assert r.status_code == 200 and r.json() == {"released": None}, r.text
 
+    # A run that may wait for the lock waits, and gets it once the holder is aborted.
+    waiter = await api.submit(tf_task("apply", **inline("other"), lockTimeout="60s"))
+    await wait_for(lambda: _logged(api, waiter, "Acquiring state lock"), timeout=30,
+                   what="the third run to wait for the lock")
     await api.abort(holder)
     aborted = await api.wait_finished(holder, timeout=30)
     assert aborted["status"] == "ABORTED"
     # terraform and the sleep it started are gone, within the 2 s grace (and a margin).
     await wait_for(lambda: not _sleepers(f"sleep {marker}"), timeout=10,
                    what="the aborted terraform's processes to be gone")
-    third, texts = await _done(api, tf_task("apply", **inline("other")))
-    assert third["status"] == "SUCCESS", (third["error"], texts)
+    third = await api.wait_finished(waiter, timeout=90)
+    assert third["status"] == "SUCCESS", third["error"]
+    assert third["output"]["cluster_name"] == "other"
 
 
 def _git(repo: Path, *args: str) -> str:
