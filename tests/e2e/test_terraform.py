@@ -6,7 +6,9 @@ with the holder named; abort stops a running terraform."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -301,3 +303,24 @@ async def test_the_infrastructures_aws_credentials_reach_what_terraform_runs(
     secret = aws.environment()["AWS_SECRET_ACCESS_KEY"]
     assert not any(secret in t for t in texts)
     assert any("(local-exec): key=**************" in t for t in texts), texts
+
+
+async def test_a_lock_left_by_a_killed_terraform_is_released_when_the_step_ends(
+        api: ManagerApi, delegate: DelegateRunner) -> None:
+    marker = f"{uuid.uuid4().int % 1000 + 100}.5"
+    slow = inline("slow", SLOW_TF)
+    slow["variables"]["pause"] = marker
+    holder = await api.submit(tf_task("apply", **slow))
+    await wait_for(lambda: _sleepers(f"sleep {marker}"), timeout=60,
+                   what="terraform to run its local-exec sleep")
+    # SIGKILL, as the OOM killer would: terraform cannot release its lock itself.
+    [terraform] = [pid for pid in _sleepers("apply -input=false") if pid not in
+                   _sleepers(f"sleep {marker}")]
+    os.kill(terraform, signal.SIGKILL)
+    done = await api.wait_finished(holder, timeout=60)
+    assert done["status"] == "FAILED" and "killed by signal 9" in done["error"]
+    texts = log_texts(await api.logs(holder))
+    assert any("Released the state lock" in t and "that Terraform left held" in t
+               for t in texts), texts
+    after, texts = await _done(api, tf_task("apply", **inline("after")))
+    assert after["status"] == "SUCCESS", (after["error"], texts)
