@@ -324,3 +324,14 @@ async def test_a_lock_left_by_a_killed_terraform_is_released_when_the_step_ends(
                for t in texts), texts
     after, texts = await _done(api, tf_task("apply", **inline("after")))
     assert after["status"] == "SUCCESS", (after["error"], texts)
+
+
+async def test_destroy_removes_what_the_state_holds(
+        api: ManagerApi, delegate: DelegateRunner) -> None:
+    applied, _ = await _done(api, tf_task("apply", **inline("doomed")))
+    assert applied["status"] == "SUCCESS", applied["error"]
+    gone, texts = await _done(api, tf_task("destroy", **inline("doomed")))
+    assert gone["status"] == "SUCCESS", (gone["error"], texts)
+    assert any("terraform_data.cluster: Destruction complete" in t for t in texts), texts
+    planned, texts = await _done(api, tf_task("plan", **inline("doomed")))
+    assert any("terraform_data.cluster will be created" in t for t in texts), texts
