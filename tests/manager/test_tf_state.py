@@ -1,6 +1,7 @@
 """The manager's Terraform state store on a real SQLite file: state sealed at rest, a
 lock held by a live task refused with its holder, a lock whose task has ended broken by
-the next run, and records found newest-first."""
+the next run, records found newest-first; and the endpoints on a real manager, which take
+only a fresh tfstate JWT of the delegate running the task."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from manager.db import Database
 from manager.keys import SecretBox
 from manager.taskstore import NewTask, TaskStore
 from manager.tf_state import KEEP_RECORDS, TfStates
-from wire.protocol import TaskStatus
+from tests.manager.conftest import FakeDelegate, Manager
+from wire import auth
+from wire.protocol import Accept, Pull, TaskStatus
 
 KEY = ("acme", "infra", "default")
 
@@ -80,3 +83,39 @@ def test_only_the_newest_records_of_a_kind_are_kept(
         "SELECT record_id FROM tf_records WHERE kind = 'apply' ORDER BY record_id")]
     assert kept == ids[5:]
     assert states.record(KEY, "plan", record_id=plan) is not None  # other kinds untouched
+
+
+def _jwt(token: str, account: str, name: str, audience: str = "tfstate") -> dict[str, str]:
+    return {"Authorization": "Bearer " + auth.sign(token, account_id=account,
+                                                    delegate_name=name, audience=audience)}
+
+
+async def test_state_endpoints_take_only_a_fresh_tfstate_jwt_for_the_callers_own_task(
+        manager: Manager) -> None:
+    token = await manager.token("acct-a")
+    a = FakeDelegate(manager, token, account="acct-a", name="a")
+    await a.connect()
+    task_id = await manager.submit(selectors=["a"])
+    await a.send(Pull(free_slots=1))
+    await a.next("assign")
+    await a.send(Accept(task_id=task_id))
+    query = {"provisioner": "infra", "workspace": "default", "task": task_id}
+    http = manager.http
+    path = "/api/delegate/tfstate/state"
+
+    r = await http.get(path, params=query, headers={"Authorization": ""})
+    assert r.status_code == 401 and "delegate credential is required" in r.text
+    r = await http.get(path, params=query, headers=_jwt(token, "acct-a", "a", "files"))
+    assert r.status_code == 401  # a file-store credential is not a state one
+    # Another delegate of the account, naming a task that is not its own.
+    r = await http.get(path, params=query, headers=_jwt(token, "acct-a", "b"))
+    assert r.status_code == 403 and "not assigned to this delegate" in r.text
+
+    r = await http.post(path, params=query, content=b'{"version": 4}',
+                        headers=_jwt(token, "acct-a", "a"))
+    assert r.status_code == 200, r.text
+    again = _jwt(token, "acct-a", "a")
+    r = await http.get(path, params=query, headers=again)
+    assert r.status_code == 200 and r.content == b'{"version": 4}'
+    r = await http.get(path, params=query, headers=again)  # the same JWT twice
+    assert r.status_code == 401 and "replay" in r.text
