@@ -43,9 +43,15 @@ class Invocation:
     def workspace(self, name: str) -> list[str]:
         return [*self._base("workspace"), "select", "-or-create", "-no-color", name]
 
+    @property
+    def saves_plans(self) -> bool:
+        """run-all plans every module: there is no one plan file to keep."""
+        return not self.run_all
+
     def plan(self, opts: RunOptions, plan_file: str, *, destroy: bool) -> list[str]:
-        return [*self._base("plan"), "-input=false", "-no-color", "-detailed-exitcode",
-                f"-out={plan_file}", *opts.flags(), *(["-destroy"] if destroy else [])]
+        saved = ["-detailed-exitcode", f"-out={plan_file}"] if self.saves_plans else []
+        return [*self._base("plan"), "-input=false", "-no-color", *saved, *opts.flags(),
+                *(["-destroy"] if destroy else [])]
 
     def apply(self, opts: RunOptions, plan_file: str | None = None) -> list[str]:
         argv = [*self._base("apply"), "-input=false", "-no-color"]

@@ -169,7 +169,12 @@ class TerragruntPlanParams(PlanParams, TerragruntOptions):
 
 
 class TerragruntApplyParams(ApplyParams, TerragruntOptions):
-    pass
+    @model_validator(mode="after")
+    def _no_saved_run_all_plan(self) -> TerragruntApplyParams:
+        if self.run_all and (self.plan_step or self.plan_id):
+            raise ValueError("a runAll plan is not saved (one per module); apply with "
+                             "configuration instead of planStep/planId")
+        return self
 
 
 class TerragruntDestroyParams(DestroyParams, TerragruntOptions):

@@ -77,6 +77,9 @@ async def plan(ctx: TaskContext[Plan], tool: str = "terraform") -> dict[str, Any
         assert s.opts is not None
         code, _ = await s.run(s.inv.plan(s.opts, str(s.workdir / _PLAN_FILE),
                                          destroy=params.destroy), ok=(0, 2))
+        if not s.inv.saves_plans:
+            log.info("run-all plans are not saved: apply with the configuration")
+            return ctx.output
         saved = (s.workdir / _PLAN_FILE).read_bytes()
         plan_id = await records.add("plan", {
             "run": RunSpec.from_json({**s.spec.to_json(), "source": s.source or {}}).to_json(),

@@ -48,6 +48,13 @@ def test_terragrunt_run_all_argv() -> None:
         "-lock-timeout=30s", "-var-file=/w/configuration/prod.tfvars",
         "-var-file=/w/variables.tfvars.json", "-target=terraform_data.a"]
     assert tg.version() == ["/opt/terragrunt", "--version"]
+    # One plan per module: no single plan file to save.
+    assert tg.plan(RunOptions(), "/w/p.tfplan", destroy=False) == [
+        "/opt/terragrunt", "run-all", "plan", "--terragrunt-non-interactive",
+        "--terragrunt-working-dir", "live", "-input=false", "-no-color", "-lock-timeout=0s"]
+    with pytest.raises(ValidationError, match="a runAll plan is not saved"):
+        TerragruntApplyParams.model_validate({"provisionerIdentifier": "n", "runAll": True,
+                                              "planStep": "plan"})
     single = Invocation("terragrunt", "terragrunt")
     assert single.destroy(RunOptions()) == [
         "terragrunt", "destroy", "--terragrunt-non-interactive", "-input=false",
