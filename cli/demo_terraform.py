@@ -40,7 +40,7 @@ def terraform_act(client: Any, outcome: Any, show_logs: bool) -> None:
                   and infra.get("region") == "us-east-1", f"infrastructure {infra}")
     outcome.check("its sensitive output is masked and marked sensitive",
                   applied.get("sensitiveOutputs") == ["connection_token"]
-                  and set(str(applied.get("connection_token"))) == {"*"},
+                  and applied.get("connection_token") == "(sensitive)",
                   f"sensitiveOutputs {applied.get('sensitiveOutputs')}")
     where = runs.get("where", {}).get("output") or {}
     outcome.check("the shell step found the cluster it was given ACTIVE",

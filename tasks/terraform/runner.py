@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from agent.context import TaskContext, TaskFailed, UnitLog
-from agent.masking import MASK
 from tasks.shell.process import Finished, run_process
 from tasks.shell.script import aws_environment
 from tasks.terraform.commands import Invocation, RunOptions
@@ -40,6 +39,7 @@ _PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME",
                    "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy",
                    "no_proxy", "SSL_CERT_FILE", "TF_PLUGIN_CACHE_DIR")
 _BACKEND_FILE = "zz_delegate_state_backend.tf"
+SENSITIVE = "(sensitive)"  # a sensitive output's value, as the step's output shows it
 
 
 def invocation(params: TerraformParams, tool: str) -> Invocation:
@@ -114,18 +114,20 @@ class Session:
 
     async def outputs(self) -> dict[str, Any]:
         """``output -json`` as step outputs; sensitive values are registered for masking
-        (so they read ``****`` in logs), replaced by the mask in the outputs, and listed."""
+        (so they read ``****`` in logs), replaced by ``(sensitive)`` in the outputs, and
+        listed in ``sensitiveOutputs``."""
         _, lines = await self.run(self.inv.output(), capture=True)
         found = json.loads("\n".join(lines) or "{}")
         sensitive = sorted(k for k, v in found.items() if v.get("sensitive"))
         for name in sensitive:
             for text in _strings(found[name].get("value")):
                 self.ctx.add_secret(text)
-        # Masked here too, not only by the task's masking: that leaves values shorter
+        # Replaced here, not only masked by the task's masking: that leaves values shorter
         # than a few characters alone, and a sensitive output must never leave in clear.
-        values = {k: MASK if k in sensitive else v.get("value") for k, v in found.items()}
+        values = {k: SENSITIVE if k in sensitive else v.get("value")
+                  for k, v in found.items()}
         for name in sorted(values):
-            shown = "(sensitive)" if name in sensitive else json.dumps(values[name])
+            shown = SENSITIVE if name in sensitive else json.dumps(values[name])
             self.log.info(f"Output {name} = {shown}")
         return {**values, "sensitiveOutputs": sensitive}
 

@@ -81,9 +81,9 @@ async def test_plan_then_apply_of_the_plan_gives_outputs_with_the_sensitive_one_
     out = applied["output"]
     assert out["cluster_name"] == "blue" and out["region_name"] == "us-east-1"
     assert out["sensitiveOutputs"] == ["pin", "token"]
-    assert "hunter2" not in str(out) and out["token"] == "**************"
+    assert "hunter2" not in str(out) and out["token"] == "(sensitive)"
     # Too short for the log masking to touch, yet not in the outputs either.
-    assert out["pin"] == "**************"
+    assert out["pin"] == "(sensitive)"
     assert not any("hunter2" in t for t in texts)
     assert "Output token = (sensitive)" in texts
     assert out["rollbackData"]["previousApply"] is None
@@ -334,4 +334,5 @@ async def test_destroy_removes_what_the_state_holds(
     assert gone["status"] == "SUCCESS", (gone["error"], texts)
     assert any("terraform_data.cluster: Destruction complete" in t for t in texts), texts
     planned, texts = await _done(api, tf_task("plan", **inline("doomed")))
+    assert planned["output"]["hasChanges"] is True
     assert any("terraform_data.cluster will be created" in t for t in texts), texts
