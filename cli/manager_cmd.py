@@ -42,8 +42,10 @@ def manager() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int,
               help="0 picks a free port (printed on the 'listening' line).")
-@click.option("--db", "db_path", default="./manager.db", show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="SQLite file.")
+@click.option("--db", "db_target", default="./manager.db", show_default=True,
+              envvar="MANAGER_DB",
+              help="A SQLite file (a path, or sqlite:PATH), or a postgresql:// URL "
+                   "(several replicas may share it). Also MANAGER_DB.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--heartbeat-interval", type=DURATION, default="10s", show_default=True)
@@ -56,7 +58,7 @@ def manager() -> None:
 @click.option("--max-file-bytes", type=int, default=10 * 1024 * 1024, show_default=True)
 @click.option("--retention", type=DURATION, default="7d", show_default=True,
               help="Finished tasks and executions older than this are pruned.")
-def serve(host: str, port: int, db_path: Path, tls_cert: Path | None, tls_key: Path | None,
+def serve(host: str, port: int, db_target: str, tls_cert: Path | None, tls_key: Path | None,
           heartbeat_interval: float, lease_ttl: float, max_log_bytes: int,
           max_file_bytes: int, retention: float, reconnect_grace: float) -> None:
     """Serve the HTTP API, the delegate websocket, the file store and the log service.
@@ -65,17 +67,20 @@ def serve(host: str, port: int, db_path: Path, tls_cert: Path | None, tls_key: P
     in a file next to the database (mode 0600) and says where. Secrets are encrypted
     with MANAGER_SECRET_KEY, or a key file created the same way."""
     from manager.app import serve as run_server
+    from manager.errors import ManagerError
     from manager.keys import load_admin_token
     from manager.settings import Settings
 
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    settings = Settings(db_path=db_path, heartbeat_interval=heartbeat_interval,
+    db_url = db_target if db_target.startswith(("postgresql://", "postgres://")) else None
+    db_path = Path(db_target.removeprefix("sqlite:")) if db_url is None else Path("manager.db")
+    settings = Settings(db_path=db_path, db_url=db_url, heartbeat_interval=heartbeat_interval,
                         lease_ttl=lease_ttl, max_log_bytes=max_log_bytes,
                         max_file_bytes=max_file_bytes, retention=retention,
                         reconnect_grace=reconnect_grace)
-    _, token_file = load_admin_token(db_path, None)
+    token_file = None if db_url else load_admin_token(db_path, None)[1]
     if token_file is not None:
         click.echo(f"admin token: in {token_file} (set MANAGER_ADMIN_TOKEN to use your own)",
                    err=True)
@@ -89,6 +94,8 @@ def serve(host: str, port: int, db_path: Path, tls_cert: Path | None, tls_key: P
                                tls_key=tls_key, announce=announce))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    except ManagerError as exc:  # the database or its schema, said in one line
+        raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         pass
 

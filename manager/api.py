@@ -205,7 +205,7 @@ async def submit_task(body: TaskFile, st: StateDep,
 async def list_tasks(st: StateDep, status: TaskStatus | None = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
     rows = st.db.all("SELECT * FROM tasks WHERE (? IS NULL OR status = ?) "
-                     "ORDER BY rowid DESC LIMIT ?",
+                     "ORDER BY created_at DESC, task_id DESC LIMIT ?",
                      status.value if status else None, status.value if status else None, limit)
     return {"tasks": [task_view(st, r) for r in rows]}
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import structlog
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from manager import api, delegate_http, tf_state, validation, ws
-from manager.db import now
+from manager.db import DatabaseUnavailable, now
 from manager.http_guard import guarded_protocol
 from manager.retention import prune
 from manager.settings import Settings
@@ -42,6 +43,11 @@ async def _watchdog(st: State) -> None:
         except Exception:
             log.exception("watchdog pass failed")
         await asyncio.sleep(st.settings.watchdog_interval)
+
+
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": f"{exc}; try again shortly"}, status_code=503,
+                        headers={"Retry-After": "1"})
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -79,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(tf_router)
     app.include_router(ws.router)
     validation.install(app)
+    app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

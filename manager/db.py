@@ -19,8 +19,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,122 +29,6 @@ import structlog
 from manager.errors import ManagerError
 
 log = structlog.get_logger("manager.db")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tokens (
-    token_id TEXT PRIMARY KEY,
-    account_id TEXT NOT NULL,
-    name TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    revoked_at REAL,
-    key_sealed BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS delegates (
-    delegate_id TEXT PRIMARY KEY,
-    account_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    instance_id TEXT NOT NULL,
-    token_id TEXT NOT NULL,
-    tags TEXT NOT NULL,
-    version TEXT NOT NULL,
-    hostname TEXT NOT NULL,
-    capacity INTEGER NOT NULL,
-    task_types TEXT NOT NULL,
-    state TEXT NOT NULL,
-    connected_at REAL,
-    last_heartbeat REAL,
-    UNIQUE (account_id, name, instance_id)
-);
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id TEXT PRIMARY KEY,
-    account_id TEXT,
-    type TEXT NOT NULL,
-    selectors TEXT NOT NULL,
-    params TEXT NOT NULL,
-    secrets_sealed BLOB,
-    context TEXT NOT NULL,
-    timeout REAL NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    assigned_at REAL,
-    started_at REAL,
-    ended_at REAL,
-    delegate_id TEXT,
-    instance_id TEXT,
-    session_id TEXT,
-    last_seq INTEGER NOT NULL DEFAULT 0,
-    output TEXT,
-    error TEXT,
-    waiting_reason TEXT,
-    log_bytes INTEGER NOT NULL DEFAULT 0,
-    truncated INTEGER NOT NULL DEFAULT 0,
-    abort_reason TEXT,
-    execution_id TEXT,
-    step_id TEXT
-);
-CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status, created_at);
-CREATE TABLE IF NOT EXISTS entries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    task_id TEXT NOT NULL,
-    seq INTEGER,
-    kind TEXT NOT NULL,
-    unit TEXT,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_task ON entries (task_id, id);
-CREATE TABLE IF NOT EXISTS units (
-    task_id TEXT NOT NULL,
-    unit TEXT NOT NULL,
-    status TEXT NOT NULL,
-    started_at TEXT,
-    ended_at TEXT,
-    first_entry INTEGER NOT NULL,
-    PRIMARY KEY (task_id, unit)
-);
-CREATE TABLE IF NOT EXISTS executions (
-    execution_id TEXT PRIMARY KEY,
-    account_id TEXT,
-    name TEXT NOT NULL,
-    service_key TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    secrets_sealed BLOB,
-    status TEXT NOT NULL,
-    phase TEXT NOT NULL,
-    runs TEXT NOT NULL,
-    plan TEXT NOT NULL,
-    waiting_reason TEXT,
-    error TEXT,
-    abort_requested INTEGER NOT NULL DEFAULT 0,
-    rollback_requested INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    ended_at REAL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    name TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    account_key TEXT NOT NULL,
-    idem_key TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    body_digest TEXT NOT NULL,
-    resource_id TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (account_key, kind, idem_key)
-);
-CREATE TABLE IF NOT EXISTS files (
-    account_id TEXT NOT NULL,
-    path TEXT NOT NULL,
-    content BLOB NOT NULL,
-    size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (account_id, path)
-);
-"""
-
 
 def _private(path: Path) -> None:
     """Make the database owner-only before SQLite opens it: it holds token hashes, task
@@ -158,26 +42,64 @@ def _private(path: Path) -> None:
 
 
 class Database:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _private(path)
-        # isolation_level=None: we open transactions ourselves, so they stay short and
-        # explicit; check_same_thread=False because uvicorn may create the app elsewhere,
-        # but every use is from the one event loop.
-        self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.executescript(SCHEMA)
-        _migrate(self.conn)
+    """One connection, used from the event loop, with the transaction discipline of the
+    module docstring. Subclasses supply the connection (:class:`SqliteDatabase`, and
+    ``manager.db_postgres.PostgresDatabase``); SQL is written once, with ``?``
+    placeholders, in the subset both backends speak."""
+
+    dialect = "sqlite"
+    # What a unique constraint's violation raises (a duplicate key).
+    IntegrityError: type[Exception] = sqlite3.IntegrityError
+
+    def __init__(self) -> None:
         self._depth = 0
         self._owner: tuple[int, object] | None = None
         self._after: list[Callable[[], None]] = []
 
+    # -- what a backend provides ------------------------------------------------------
+    def _begin(self) -> None:
+        raise NotImplementedError
+
+    def _end(self, commit: bool) -> None:
+        raise NotImplementedError
+
+    def _execute(self, sql: str, args: Sequence[Any]) -> Any:
+        """A cursor with the statement executed (rows as :class:`Row`-like objects that
+        index by name and by position)."""
+        raise NotImplementedError
+
+    def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def insert_id(self, sql: str, *args: Any) -> int:
+        """Run an INSERT into a table with an ``id`` serial; returns the new id."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def has_table(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def script(self, sql: str) -> None:
+        """Run several statements (the schema), outside any transaction."""
+        raise NotImplementedError
+
+    def claim_sole_writer(self) -> None:
+        """Called once by the manager that serves this database (a SQLite file has one
+        writer process by construction: its connection's lock)."""
+
+    def schema_lock(self) -> AbstractContextManager[None]:
+        """Held while the schema is checked and migrated at start-up."""
+        return nullcontext()
+
+    # Where the database is, for messages (no password), and for SQLAlchemy (migrations).
+    display_url = ""
+    sqlalchemy_url = ""
+
+    # -- shared -------------------------------------------------------------------------
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> Iterator[None]:
         me = _caller()
         if self._depth:
             if me != self._owner:
@@ -187,20 +109,20 @@ class Database:
                     "writes only from its event loop, one transaction at a time")
             self._depth += 1
             try:
-                yield self.conn
+                yield
             finally:
                 self._depth -= 1
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._begin()
         self._depth, self._owner = 1, me
         try:
-            yield self.conn
+            yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._end(commit=False)
             self._after.clear()
             raise
         else:
-            self.conn.execute("COMMIT")
+            self._end(commit=True)
         finally:
             self._depth, self._owner = 0, None
         self._run_after()
@@ -223,18 +145,83 @@ class Database:
             except Exception:
                 log.exception("an action after a commit failed")
 
-    def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()
-        return row
+    def one(self, sql: str, *args: Any) -> Any:
+        return self._execute(sql, args).fetchone()
 
-    def all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        return list(self.conn.execute(sql, args).fetchall())
+    def all(self, sql: str, *args: Any) -> list[Any]:
+        return list(self._execute(sql, args).fetchall())
 
     def run(self, sql: str, *args: Any) -> int:
-        return self.conn.execute(sql, args).rowcount
+        count: int = self._execute(sql, args).rowcount
+        return count
+
+
+class SqliteDatabase(Database):
+    """The embedded default: one file, WAL mode."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.display_url = str(path)
+        self.sqlalchemy_url = f"sqlite:///{path}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _private(path)
+        # isolation_level=None: we open transactions ourselves, so they stay short and
+        # explicit; check_same_thread=False because uvicorn may create the app elsewhere,
+        # but every use is from the one event loop.
+        self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        from manager.schema import ensure_schema
+
+        ensure_schema(self)
+
+    def _begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def _end(self, commit: bool) -> None:
+        self.conn.execute("COMMIT" if commit else "ROLLBACK")
+
+    def _execute(self, sql: str, args: Sequence[Any]) -> Any:
+        return self.conn.execute(sql, tuple(args))
+
+    def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    def insert_id(self, sql: str, *args: Any) -> int:
+        rowid = self.conn.execute(sql, args).lastrowid
+        assert rowid is not None
+        return rowid
+
+    def script(self, sql: str) -> None:
+        self.conn.executescript(sql)
+
+    def has_table(self, name: str) -> bool:
+        return self.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        name) is not None
 
     def close(self) -> None:
         self.conn.close()
+
+
+def open_database(target: str | Path) -> Database:
+    """The database ``target`` names: a ``postgresql://`` URL, or a SQLite file (a path,
+    or ``sqlite:PATH``)."""
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        from manager.db_postgres import PostgresDatabase
+
+        return PostgresDatabase(text)
+    if text.startswith("sqlite:"):
+        text = text.removeprefix("sqlite:").removeprefix("//")
+    return SqliteDatabase(Path(text))
+
+
+class DatabaseUnavailable(ManagerError):
+    """The database cannot be reached now (a PostgreSQL server restarting, a network
+    fault); the request may be retried (the HTTP API answers 503)."""
 
 
 class TransactionError(ManagerError):
@@ -247,19 +234,6 @@ def _caller() -> tuple[int, object]:
     except RuntimeError:
         task = None
     return threading.get_ident(), task
-
-
-# Columns added after the first release: (table, column, definition).
-_ADDED_COLUMNS = (
-    ("tasks", "late_result", "INTEGER NOT NULL DEFAULT 0"),
-)
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    for table, column, definition in _ADDED_COLUMNS:
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if column not in have:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 def now() -> float:

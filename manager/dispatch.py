@@ -138,7 +138,8 @@ class Dispatcher:
             queued = [Queued(task_id=r["task_id"], account_id=r["account_id"], type=r["type"],
                              selectors=frozenset(loads(r["selectors"])))
                       for r in self.db.all("SELECT task_id, account_id, type, selectors "
-                                           "FROM tasks WHERE status = 'QUEUED' ORDER BY rowid")]
+                                           "FROM tasks WHERE status = 'QUEUED' "
+                                           "ORDER BY created_at, task_id")]
             plan = plan_assignments(queued, slots)
             if not plan:
                 return

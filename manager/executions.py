@@ -56,10 +56,15 @@ def _describe_service(spec: dict[str, Any]) -> str:
             f"{infra.get('cluster') or '-'}")
 
 
+# Submission order, the same on every backend (SQLite's rowid is not SQL).
+_ORDER = "ORDER BY created_at, execution_id"
+_POSITION_OF = "(SELECT created_at, execution_id FROM executions WHERE execution_id = ?)"
+
+
 def holder_of(db: Database, key: str, execution_id: str) -> str | None:
     """Another execution that holds the service (deploying, aborting, rolling back)."""
     row = db.one("SELECT execution_id FROM executions WHERE service_key = ? AND "
-                 f"status IN {_HOLDING_SQL} AND execution_id != ? ORDER BY rowid LIMIT 1",
+                 f"status IN {_HOLDING_SQL} AND execution_id != ? {_ORDER} LIMIT 1",
                  key, execution_id)
     return None if row is None else str(row["execution_id"])
 
@@ -67,9 +72,9 @@ def holder_of(db: Database, key: str, execution_id: str) -> str | None:
 def newer_than(db: Database, row: Any) -> list[Any]:
     """Executions of the same service that started deploying after this one."""
     return db.all("SELECT execution_id, name, status, created_at FROM executions "
-                  "WHERE service_key = ? AND started_at IS NOT NULL AND rowid > "
-                  "(SELECT rowid FROM executions WHERE execution_id = ?) "
-                  "ORDER BY rowid", row["service_key"], row["execution_id"])
+                  "WHERE service_key = ? AND started_at IS NOT NULL AND "
+                  f"(created_at, execution_id) > {_POSITION_OF} {_ORDER}",
+                  row["service_key"], row["execution_id"])
 
 
 class Executions:
@@ -162,7 +167,7 @@ class Executions:
 
     def resume(self) -> None:
         for row in self.db.all("SELECT execution_id FROM executions WHERE status NOT IN "
-                               f"{_FINISHED_SQL} ORDER BY rowid"):
+                               f"{_FINISHED_SQL} {_ORDER}"):
             self.advance(row["execution_id"])
 
     # ------------------------------------------------------------------ transitions
@@ -199,7 +204,7 @@ class Executions:
 
     def _release(self, key: str) -> None:
         for waiting in self.db.all("SELECT execution_id FROM executions WHERE service_key = ? "
-                                   "AND status = ? ORDER BY rowid LIMIT 1", key, S.QUEUED):
+                                   f"AND status = ? {_ORDER} LIMIT 1", key, S.QUEUED):
             self._pending.append(waiting["execution_id"])
 
     # ------------------------------------------------------------------ advancing
@@ -290,8 +295,8 @@ class Executions:
         holder = holder_of(self.db, row["service_key"], row["execution_id"])
         if holder is None:
             earlier = self.db.one("SELECT execution_id FROM executions WHERE service_key = ? "
-                                  "AND status = ? AND rowid < (SELECT rowid FROM executions "
-                                  "WHERE execution_id = ?) ORDER BY rowid LIMIT 1",
+                                  "AND status = ? AND (created_at, execution_id) < "
+                                  f"{_POSITION_OF} {_ORDER} LIMIT 1",
                                   row["service_key"], S.QUEUED, row["execution_id"])
             holder = earlier["execution_id"] if earlier else None
         if holder is not None:
@@ -362,5 +367,6 @@ class Executions:
 
     def list(self, status: str | None, limit: int) -> list[dict[str, Any]]:
         rows = self.db.all("SELECT * FROM executions WHERE (? IS NULL OR status = ?) "
-                           "ORDER BY rowid DESC LIMIT ?", status, status, limit)
+                           "ORDER BY created_at DESC, execution_id DESC LIMIT ?",
+                           status, status, limit)
         return [v for r in rows if (v := execution_view(r, self.store)) is not None]

@@ -269,8 +269,8 @@ class Hub:
             if reason != row["waiting_reason"]:
                 changes.append((reason, row["task_id"]))
         if changes:
-            with self.db.tx() as c:
-                c.executemany("UPDATE tasks SET waiting_reason = ? WHERE task_id = ?", changes)
+            with self.db.tx():
+                self.db.many("UPDATE tasks SET waiting_reason = ? WHERE task_id = ?", changes)
 
     # ------------------------------------------------------------------ API actions
 

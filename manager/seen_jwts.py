@@ -3,24 +3,15 @@ kept in the database until that JWT could no longer be accepted anyway."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from manager.db import Database, now
 from wire import auth
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS seen_jwts (
-    jti TEXT PRIMARY KEY,
-    forget_after REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS seen_jwts_forget ON seen_jwts(forget_after);
-"""
+# Its table is in the baseline migration (manager/migrations/versions/0001).
 
 
 class SeenJwtIds:
     def __init__(self, db: Database) -> None:
         self.db = db
-        db.conn.executescript(SCHEMA)
 
     def check(self, jti: str, exp: float) -> None:
         """Record ``jti``; raise :class:`auth.AuthError` if it was seen before."""
@@ -32,5 +23,5 @@ class SeenJwtIds:
             try:
                 self.db.run("INSERT INTO seen_jwts (jti, forget_after) VALUES (?, ?)",
                             jti, forget_after)
-            except sqlite3.IntegrityError:
+            except self.db.IntegrityError:
                 raise auth.AuthError("credential already used (replay refused)") from None

@@ -13,6 +13,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     db_path: Path = Path("manager.db")
+    # A postgresql:// URL: the database is there, and db_path only names nothing (the
+    # secret key and the admin token must then come from the environment: every replica
+    # needs the same ones).
+    db_url: str | None = None
     # None: read MANAGER_ADMIN_TOKEN, else create (or reuse) a token file next to the DB.
     admin_token: str | None = None
     # None: read MANAGER_SECRET_KEY, else create (or reuse) a key file next to the DB.

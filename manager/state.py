@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from manager.db import Database
+from manager.db import Database, open_database
+from manager.errors import ManagerError
 from manager.executions import Executions
 from manager.files import FileStore
 from manager.hub import Hub
@@ -14,6 +16,19 @@ from manager.keys import SecretBox, load_admin_token
 from manager.settings import Settings
 from manager.signals import Signals
 from manager.taskstore import TaskStore
+
+
+def _require_shared_keys(settings: Settings) -> None:
+    """With PostgreSQL there is no file beside the database to keep keys in, and every
+    replica must seal and open secrets with the same key."""
+    missing = [name for name, value in (("MANAGER_SECRET_KEY", settings.secret_key),
+                                        ("MANAGER_ADMIN_TOKEN", settings.admin_token))
+               if not (value or os.environ.get(name))]
+    if missing:
+        raise ManagerError(
+            f"with a PostgreSQL database, set {' and '.join(missing)} (the same on every "
+            "replica): e.g. MANAGER_SECRET_KEY=$(python3 -c 'from cryptography.fernet "
+            "import Fernet; print(Fernet.generate_key().decode())')")
 
 
 @dataclass
@@ -32,7 +47,10 @@ class State:
 
     @classmethod
     def open(cls, settings: Settings) -> State:
-        db = Database(settings.db_path)
+        if settings.db_url:
+            _require_shared_keys(settings)
+        db = open_database(settings.db_url or settings.db_path)
+        db.claim_sole_writer()
         box = SecretBox.load(settings.db_path, settings.secret_key)
         admin_token, token_file = load_admin_token(settings.db_path, settings.admin_token)
         signals = Signals()

@@ -66,14 +66,14 @@ class TaskStore:
     def create(self, spec: NewTask) -> str:
         task_id = new_id("task")
         sealed = self.box.seal(spec.secrets) if spec.secrets else None
-        with self.db.tx() as c:
-            c.execute(
+        with self.db.tx():
+            self.db.run(
                 "INSERT INTO tasks (task_id, account_id, type, selectors, params, "
                 "secrets_sealed, context, timeout, status, created_at, execution_id, step_id) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (task_id, spec.account_id, spec.type, dumps(sorted(set(spec.selectors))),
-                 dumps(spec.params), sealed, dumps(spec.context), spec.timeout,
-                 TaskStatus.QUEUED.value, now(), spec.execution_id, spec.step_id))
+                task_id, spec.account_id, spec.type, dumps(sorted(set(spec.selectors))),
+                dumps(spec.params), sealed, dumps(spec.context), spec.timeout,
+                TaskStatus.QUEUED.value, now(), spec.execution_id, spec.step_id)
         return task_id
 
     def get(self, task_id: str) -> Any:
@@ -209,23 +209,23 @@ class TaskStore:
                 break
             log_bytes += size
             rows.append((task_id, seq, kind, unit, data))
-        self.db.conn.executemany(
+        self.db.many(
             "INSERT INTO entries (task_id, seq, kind, unit, data) VALUES (?,?,?,?,?)", rows)
         return log_bytes, truncated
 
     def _store_unit(self, task_id: str, seq: int, payload: UnitPayload) -> None:
-        cur = self.db.conn.execute(
+        entry_id = self.db.insert_id(
             "INSERT INTO entries (task_id, seq, kind, unit, data) VALUES (?,?,?,?,?)",
-            (task_id, seq, "unit", payload.unit, dumps({
+            task_id, seq, "unit", payload.unit, dumps({
                 "status": payload.status.value, "started_at": _iso(payload.started_at),
-                "ended_at": _iso(payload.ended_at)})))
+                "ended_at": _iso(payload.ended_at)}))
         self.db.run(
             "INSERT INTO units (task_id, unit, status, started_at, ended_at, first_entry) "
             "VALUES (?,?,?,?,?,?) ON CONFLICT (task_id, unit) DO UPDATE SET "
             "status = excluded.status, started_at = COALESCE(units.started_at, "
             "excluded.started_at), ended_at = excluded.ended_at",
             task_id, payload.unit, payload.status.value, _iso(payload.started_at),
-            _iso(payload.ended_at), cur.lastrowid)
+            _iso(payload.ended_at), entry_id)
 
     # ------------------------------------------------------------------ reading logs
 

@@ -34,32 +34,7 @@ from manager.state import State
 from wire.protocol import TaskStatus
 
 AUDIENCE = "tfstate"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tf_states (
-    account_id TEXT NOT NULL,
-    provisioner TEXT NOT NULL,
-    workspace TEXT NOT NULL,
-    state_sealed BLOB,
-    updated_at REAL,
-    lock_id TEXT,
-    lock_info TEXT,
-    lock_task_id TEXT,
-    locked_at REAL,
-    PRIMARY KEY (account_id, provisioner, workspace)
-);
-CREATE TABLE IF NOT EXISTS tf_records (
-    record_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    account_id TEXT NOT NULL,
-    provisioner TEXT NOT NULL,
-    workspace TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    task_id TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    body_sealed BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tf_records_by_key
-    ON tf_records(account_id, provisioner, workspace, kind, record_id);
-"""
+# Its tables are in migration 0002 (manager/migrations/versions/0002_tf_state.py).
 RecordKind = Literal["apply", "attempt", "plan"]
 MAX_STATE_BYTES = 64 * 1024 * 1024
 KEEP_RECORDS = 100  # per (account, provisioner, workspace) and kind
@@ -69,15 +44,14 @@ class TfStates:
     def __init__(self, db: Database, box: SecretBox) -> None:
         self.db = db
         self.box = box
-        db.conn.executescript(SCHEMA)
 
     def _row(self, key: tuple[str, str, str]) -> Any:
         return self.db.one("SELECT * FROM tf_states WHERE account_id = ? AND provisioner = ? "
                            "AND workspace = ?", *key)
 
     def _ensure(self, key: tuple[str, str, str]) -> Any:
-        self.db.run("INSERT OR IGNORE INTO tf_states (account_id, provisioner, workspace) "
-                    "VALUES (?, ?, ?)", *key)
+        self.db.run("INSERT INTO tf_states (account_id, provisioner, workspace) "
+                    "VALUES (?, ?, ?) ON CONFLICT DO NOTHING", *key)
         return self._row(key)
 
     def get(self, key: tuple[str, str, str]) -> bytes | None:
@@ -142,16 +116,15 @@ class TfStates:
                    body: dict[str, Any]) -> int:
         where = "account_id = ? AND provisioner = ? AND workspace = ? AND kind = ?"
         with self.db.tx():
-            cur = self.db.conn.execute(
+            record_id = self.db.insert_id(
                 "INSERT INTO tf_records (account_id, provisioner, workspace, kind, task_id, "
                 "created_at, body_sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (*key, kind, task_id, now(), self.box.seal(body)))
+                *key, kind, task_id, now(), self.box.seal(body))
             # A rollback goes back one apply, not a hundred: older records only take room.
-            self.db.run(f"DELETE FROM tf_records WHERE {where} AND record_id NOT IN "
-                        f"(SELECT record_id FROM tf_records WHERE {where} "
-                        "ORDER BY record_id DESC LIMIT ?)", *key, kind, *key, kind,
-                        KEEP_RECORDS)
-            return int(cur.lastrowid or 0)
+            self.db.run(f"DELETE FROM tf_records WHERE {where} AND id NOT IN "
+                        f"(SELECT id FROM tf_records WHERE {where} "
+                        "ORDER BY id DESC LIMIT ?)", *key, kind, *key, kind, KEEP_RECORDS)
+            return record_id
 
     def record(self, key: tuple[str, str, str], kind: RecordKind, *,
                record_id: int | None = None, before: int | None = None,
@@ -160,19 +133,19 @@ class TfStates:
         where = "account_id = ? AND provisioner = ? AND workspace = ? AND kind = ?"
         args: list[Any] = [*key, kind]
         if record_id is not None:
-            where += " AND record_id = ?"
+            where += " AND id = ?"
             args.append(record_id)
         if before is not None:
-            where += " AND record_id < ?"
+            where += " AND id < ?"
             args.append(before)
         if task_id is not None:
             where += " AND task_id = ?"
             args.append(task_id)
         row = self.db.one(f"SELECT * FROM tf_records WHERE {where} "
-                          "ORDER BY record_id DESC LIMIT 1", *args)
+                          "ORDER BY id DESC LIMIT 1", *args)
         if row is None:
             return None
-        return {"id": row["record_id"], "taskId": row["task_id"],
+        return {"id": row["id"], "taskId": row["task_id"],
                 "createdAt": row["created_at"], "body": self.box.open(row["body_sealed"])}
 
 

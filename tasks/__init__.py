@@ -14,12 +14,14 @@ def register_all(registry: TaskRegistry) -> None:
     from tasks.ecs.describe import close_describers
     from tasks.shell import register as register_shell
     from tasks.terraform import register as register_terraform
+    from tasks.terraform_cloud import register as register_terraform_cloud
 
     aws_validate.register(registry)
     register_ecs(registry)
     register_shell(registry)
     register_cloudformation(registry)
     register_terraform(registry)
+    register_terraform_cloud(registry)
     # Describers first: their coalescers borrow the pooled clients.
     registry.shutdown_hooks.append(close_describers)
     registry.shutdown_hooks.append(close_pooled_clients)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -43,13 +44,26 @@ async def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0,
         await asyncio.sleep(interval)
 
 
+def test_database(workdir: Path) -> str:
+    """Where a test's manager keeps its data: a SQLite file in ``workdir``, or — with
+    ``TEST_MANAGER_DB=postgresql`` — a new database on this test run's PostgreSQL server
+    (testkit.postgres.shared_server), so the same tests run on both backends."""
+    if os.environ.get("TEST_MANAGER_DB", "sqlite") == "postgresql":
+        from testkit.postgres import shared_server
+
+        return shared_server().database_for(str(workdir))
+    return str(workdir / "manager.db")
+
+
 class ManagerProcess:
-    """``delegate manager serve`` in a child process, with its own SQLite file."""
+    """``delegate manager serve`` in a child process, with its own database (see
+    :func:`test_database`)."""
 
     def __init__(self, workdir: Path, *, port: int = 0, extra_args: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, db: str | None = None) -> None:
         self.workdir = workdir
-        self.db = workdir / "manager.db"
+        self.db = db or test_database(workdir)
+        self.sqlite = not self.db.startswith("postgresql://")
         self.port = port
         self.extra_args = extra_args
         self.env = env or {}
@@ -331,3 +345,25 @@ async def running_manager(workdir: Path, **kw: Any) -> AsyncIterator[ManagerProc
     finally:
         await asyncio.to_thread(manager.stop)
 
+
+
+def dump_database(target: str | Path) -> str:
+    """Everything a manager's database holds, as text (to check what is not in it):
+    SQLite's dump of the file, or every row of every table on PostgreSQL."""
+    text = str(target)
+    if not text.startswith("postgresql://"):
+        con = sqlite3.connect(text)
+        try:
+            return "\n".join(con.iterdump())
+        finally:
+            con.close()
+    import psycopg
+
+    with psycopg.connect(text) as con:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")]
+        out = []
+        for table in tables:
+            for row in con.execute(f'SELECT * FROM "{table}"'):
+                out.append(f"{table}: {row!r}")
+        return "\n".join(out)

@@ -3,6 +3,7 @@ process with its admin API and a delegate token, and a real delegate on the sand
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +16,17 @@ if TYPE_CHECKING:  # imported at run time by pytest_plugins below, which must co
     from testkit.sandbox_fixture import Aws
 
 pytest_plugins = ["testkit.sandbox_fixture"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL pass, a test of the SQLite file itself has nothing to test."""
+    if os.environ.get("TEST_MANAGER_DB") != "postgresql":
+        return
+    skip = pytest.mark.skip(reason="checks the SQLite file itself (this is the PostgreSQL "
+                                   "pass; the SQLite pass runs it)")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ delegates, real websockets on loopback."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -15,6 +13,7 @@ from testkit.stack import (
     DelegateRunner,
     ManagerApi,
     ManagerProcess,
+    dump_database,
     gate,
     log_texts,
     wait_for,
@@ -79,7 +78,7 @@ async def test_refused_with_a_clear_reason_and_token_never_shown(
     out = capfd.readouterr()
     answers = "".join([(await api.client.get("/api/delegates")).text,
                        (await api.client.get("/api/tokens")).text])
-    everything = out.out + out.err + manager.log_text() + answers + _dump(manager.db)
+    everything = out.out + out.err + manager.log_text() + answers + dump_database(manager.db)
     for value in {token, used}:
         assert value not in everything
         assert value.split(".")[2] not in everything
@@ -94,14 +93,6 @@ async def test_revoking_a_token_disconnects_its_delegates(
         assert d.task is not None
         assert isinstance(d.task.exception(), ManagerRefused)
         assert "revoked" in str(d.task.exception())
-
-
-def _dump(db: Path) -> str:
-    con = sqlite3.connect(db)
-    try:
-        return "\n".join(con.iterdump())
-    finally:
-        con.close()
 
 
 async def _stream_and_disrupt(api: ManagerApi, manager: ManagerProcess, token: str,

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from manager.app import ManagerServer
 from manager.settings import Settings
-from testkit.stack import wait_for
+from testkit.stack import test_database, wait_for
 from wire import auth
 from wire.protocol import (
     MAX_MESSAGE_BYTES,
@@ -36,12 +36,16 @@ SECRET_KEY = "test-secret-key-for-manager-tests"
 class Manager:
     def __init__(self, db: Path, **overrides: Any) -> None:
         self.db = db
+        target = test_database(db.parent)
+        # On the PostgreSQL pass (TEST_MANAGER_DB=postgresql) the data is there instead.
+        self.db_url = target if target.startswith("postgresql://") else None
         self.overrides = overrides
         self.server: ManagerServer | None = None
         self.client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        settings = Settings(db_path=self.db, admin_token=ADMIN, secret_key=SECRET_KEY,
+        settings = Settings(db_path=self.db, db_url=self.db_url, admin_token=ADMIN,
+                            secret_key=SECRET_KEY,
                             **{"watchdog_interval": 0.05, **self.overrides})
         self.server = ManagerServer(settings)
         await self.server.start()

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from manager.db import Database, TransactionError
+from manager.db import SqliteDatabase as Database
+from manager.db import TransactionError
 
 
 def test_nested_transactions_of_one_caller_join_and_commit_once(tmp_path: Path) -> None:

@@ -7,11 +7,15 @@ import stat
 from pathlib import Path
 
 import httpx
+import pytest
 
 from manager.app import ManagerServer
 from manager.keys import secret_key_file
 from manager.settings import Settings
 from tests.manager.conftest import ADMIN, Manager
+
+# The files are SQLite's and the key file beside it; PostgreSQL has neither.
+pytestmark = pytest.mark.sqlite_only
 
 
 def _mode(path: Path) -> int:

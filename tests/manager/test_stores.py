@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from testkit.stack import dump_database
 from wire import auth
 from wire.protocol import (
     Accept,
@@ -156,9 +156,7 @@ async def test_database_dump_holds_no_token_or_secret(manager: Manager) -> None:
     await manager.http.post("/api/executions", json={
         "name": "e", "service": "s", "steps": [{"id": "p", "type": "test.echo"}],
         "secrets": {"X": secret}})
-    conn = sqlite3.connect(manager.db)
-    dump = "\n".join(conn.iterdump())
-    conn.close()
+    dump = dump_database(manager.db_url or manager.db)
     for needle in (token, token.split(".")[2], secret, ADMIN,
                    auth.derive_key(token).hex()):
         assert needle not in dump

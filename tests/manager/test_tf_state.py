@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from manager.db import Database
+from manager.db import Database, SqliteDatabase
 from manager.keys import SecretBox
 from manager.taskstore import NewTask, TaskStore
 from manager.tf_state import KEEP_RECORDS, TfStates
@@ -22,7 +22,7 @@ KEY = ("acme", "infra", "default")
 
 @pytest.fixture
 def parts(tmp_path: Path) -> tuple[TfStates, TaskStore, Database]:
-    db = Database(tmp_path / "m.db")
+    db = SqliteDatabase(tmp_path / "m.db")
     box = SecretBox("test-secret-key-for-tf-state")
     return TfStates(db, box), TaskStore(db, box, 1 << 20), db
 
@@ -32,12 +32,13 @@ def _task(store: TaskStore) -> str:
                                 context={}, timeout=60, account_id="acme"))
 
 
-def test_state_is_sealed_at_rest(parts: tuple[TfStates, TaskStore, Database]) -> None:
+def test_state_is_sealed_at_rest(parts: tuple[TfStates, TaskStore, Database],
+                                 tmp_path: Path) -> None:
     states, _, db = parts
     states.put(KEY, b'{"outputs": {"password": "pw-in-state-1234"}}', None)
     assert states.get(KEY) == b'{"outputs": {"password": "pw-in-state-1234"}}'
     db.close()
-    assert b"pw-in-state-1234" not in Path(db.path).read_bytes()
+    assert b"pw-in-state-1234" not in (tmp_path / "m.db").read_bytes()
 
 
 def test_a_live_holder_keeps_its_lock_and_a_dead_ones_is_broken(
@@ -79,8 +80,8 @@ def test_only_the_newest_records_of_a_kind_are_kept(
     plan = states.add_record(KEY, "plan", "t0", {"plan": "p"})
     ids = [states.add_record(KEY, "apply", f"t{i}", {"run": {"n": i}})
            for i in range(KEEP_RECORDS + 5)]
-    kept = [r["record_id"] for r in db.all(
-        "SELECT record_id FROM tf_records WHERE kind = 'apply' ORDER BY record_id")]
+    kept = [r["id"] for r in db.all(
+        "SELECT id FROM tf_records WHERE kind = 'apply' ORDER BY id")]
     assert kept == ids[5:]
     assert states.record(KEY, "plan", record_id=plan) is not None  # other kinds untouched
 

@@ -1,0 +1,178 @@
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL, 
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+
+-- Running upgrade  -> 0001
+
+CREATE TABLE tokens (
+    token_id TEXT NOT NULL, 
+    account_id TEXT NOT NULL, 
+    name TEXT DEFAULT '' NOT NULL, 
+    created_at FLOAT(53) NOT NULL, 
+    revoked_at FLOAT(53), 
+    key_sealed BYTEA NOT NULL, 
+    PRIMARY KEY (token_id)
+);
+
+CREATE TABLE delegates (
+    delegate_id TEXT NOT NULL, 
+    account_id TEXT NOT NULL, 
+    name TEXT NOT NULL, 
+    instance_id TEXT NOT NULL, 
+    token_id TEXT NOT NULL, 
+    tags TEXT NOT NULL, 
+    version TEXT NOT NULL, 
+    hostname TEXT NOT NULL, 
+    capacity INTEGER NOT NULL, 
+    task_types TEXT NOT NULL, 
+    state TEXT NOT NULL, 
+    connected_at FLOAT(53), 
+    last_heartbeat FLOAT(53), 
+    PRIMARY KEY (delegate_id), 
+    UNIQUE (account_id, name, instance_id)
+);
+
+CREATE TABLE tasks (
+    task_id TEXT NOT NULL, 
+    account_id TEXT, 
+    type TEXT NOT NULL, 
+    selectors TEXT NOT NULL, 
+    params TEXT NOT NULL, 
+    secrets_sealed BYTEA, 
+    context TEXT NOT NULL, 
+    timeout FLOAT(53) NOT NULL, 
+    status TEXT NOT NULL, 
+    created_at FLOAT(53) NOT NULL, 
+    assigned_at FLOAT(53), 
+    started_at FLOAT(53), 
+    ended_at FLOAT(53), 
+    delegate_id TEXT, 
+    instance_id TEXT, 
+    session_id TEXT, 
+    last_seq INTEGER DEFAULT '0' NOT NULL, 
+    output TEXT, 
+    error TEXT, 
+    waiting_reason TEXT, 
+    log_bytes INTEGER DEFAULT '0' NOT NULL, 
+    truncated INTEGER DEFAULT '0' NOT NULL, 
+    abort_reason TEXT, 
+    execution_id TEXT, 
+    step_id TEXT, 
+    late_result INTEGER DEFAULT '0' NOT NULL, 
+    PRIMARY KEY (task_id)
+);
+
+CREATE INDEX tasks_status ON tasks (status, created_at);
+
+CREATE TABLE entries (
+    id BIGSERIAL NOT NULL, 
+    task_id TEXT NOT NULL, 
+    seq INTEGER, 
+    kind TEXT NOT NULL, 
+    unit TEXT, 
+    data TEXT NOT NULL, 
+    PRIMARY KEY (id)
+);
+
+CREATE INDEX entries_task ON entries (task_id, id);
+
+CREATE TABLE units (
+    task_id TEXT NOT NULL, 
+    unit TEXT NOT NULL, 
+    status TEXT NOT NULL, 
+    started_at TEXT, 
+    ended_at TEXT, 
+    first_entry BIGINT NOT NULL, 
+    PRIMARY KEY (task_id, unit)
+);
+
+CREATE TABLE executions (
+    execution_id TEXT NOT NULL, 
+    account_id TEXT, 
+    name TEXT NOT NULL, 
+    service_key TEXT NOT NULL, 
+    spec TEXT NOT NULL, 
+    secrets_sealed BYTEA, 
+    status TEXT NOT NULL, 
+    phase TEXT NOT NULL, 
+    runs TEXT NOT NULL, 
+    plan TEXT NOT NULL, 
+    waiting_reason TEXT, 
+    error TEXT, 
+    abort_requested INTEGER DEFAULT '0' NOT NULL, 
+    rollback_requested INTEGER DEFAULT '0' NOT NULL, 
+    created_at FLOAT(53) NOT NULL, 
+    started_at FLOAT(53), 
+    ended_at FLOAT(53), 
+    PRIMARY KEY (execution_id)
+);
+
+CREATE TABLE meta (
+    name TEXT NOT NULL, 
+    value BYTEA NOT NULL, 
+    PRIMARY KEY (name)
+);
+
+CREATE TABLE idempotency (
+    account_key TEXT NOT NULL, 
+    kind TEXT NOT NULL, 
+    idem_key TEXT NOT NULL, 
+    body_digest TEXT NOT NULL, 
+    resource_id TEXT NOT NULL, 
+    answer TEXT NOT NULL, 
+    created_at FLOAT(53) NOT NULL, 
+    PRIMARY KEY (account_key, kind, idem_key)
+);
+
+CREATE TABLE files (
+    account_id TEXT NOT NULL, 
+    path TEXT NOT NULL, 
+    content BYTEA NOT NULL, 
+    size INTEGER NOT NULL, 
+    sha256 TEXT NOT NULL, 
+    updated_at FLOAT(53) NOT NULL, 
+    PRIMARY KEY (account_id, path)
+);
+
+CREATE TABLE seen_jwts (
+    jti TEXT NOT NULL, 
+    forget_after FLOAT(53) NOT NULL, 
+    PRIMARY KEY (jti)
+);
+
+CREATE INDEX seen_jwts_forget ON seen_jwts (forget_after);
+
+INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING alembic_version.version_num;
+
+-- Running upgrade 0001 -> 0002
+
+CREATE TABLE tf_states (
+    account_id TEXT NOT NULL, 
+    provisioner TEXT NOT NULL, 
+    workspace TEXT NOT NULL, 
+    state_sealed BYTEA, 
+    updated_at FLOAT(53), 
+    lock_id TEXT, 
+    lock_info TEXT, 
+    lock_task_id TEXT, 
+    locked_at FLOAT(53), 
+    PRIMARY KEY (account_id, provisioner, workspace)
+);
+
+CREATE TABLE tf_records (
+    id BIGSERIAL NOT NULL, 
+    account_id TEXT NOT NULL, 
+    provisioner TEXT NOT NULL, 
+    workspace TEXT NOT NULL, 
+    kind TEXT NOT NULL, 
+    task_id TEXT NOT NULL, 
+    created_at FLOAT(53) NOT NULL, 
+    body_sealed BYTEA NOT NULL, 
+    PRIMARY KEY (id)
+);
+
+CREATE INDEX tf_records_by_key ON tf_records (account_id, provisioner, workspace, kind, id);
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+
