@@ -88,9 +88,11 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 # tini is PID 1: it forwards SIGTERM from `docker stop` / ECS to the delegate (a Python
 # PID 1 would ignore default-action signals) and reaps zombies from INIT_SCRIPT and git.
-# No compilers: every dependency ships a manylinux wheel.
+# git: Terraform steps clone their configuration with it, as git manifest sources fetch
+# with it (bookworm's 2.39 series, pinned like tini). No compilers: every dependency ships
+# a manylinux wheel.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends tini=0.19.0-* \
+    && apt-get install -y --no-install-recommends tini=0.19.0-* git=1:2.39.* \
     && rm -rf /var/lib/apt/lists/*
 
 # A fixed uid (not a name) so Kubernetes-style runAsNonRoot checks and host file ownership
