@@ -31,7 +31,41 @@ COPY cli/ cli/
 # --no-deps: the wheel alone; its dependencies are resolved once, in the final stage.
 RUN pip wheel --no-deps --wheel-dir /dist .
 
-# ---- stage 2: the runtime image -----------------------------------------------------------
+# ---- stage 2: the terraform binary, pinned and checked -----------------------------------
+# Terraform steps run the `terraform` binary. One release, pinned by version and by the
+# SHA-256 of HashiCorp's zip (from its terraform_<version>_SHA256SUMS): a download that
+# does not match fails the build. To move to another release, pass both build args, e.g.
+#   docker build --build-arg TERRAFORM_VERSION=1.11.4 \
+#                --build-arg TERRAFORM_SHA256_AMD64=<sum of the linux_amd64 zip> .
+# Python fetches and unzips (this image has no curl or unzip), so nothing is installed and
+# only the binary is copied into the runtime image.
+FROM python:3.11-slim-bookworm AS terraform
+
+ARG TERRAFORM_VERSION=1.11.4
+ARG TERRAFORM_SHA256_AMD64=1ce994251c00281d6845f0f268637ba50c0005657eb3cf096b92f753b42ef4dc
+ARG TERRAFORM_SHA256_ARM64=a43d1d0da9b9bab214a8305a39db0e40869572594ccf50c416a7756499143633
+# Set by BuildKit to the platform being built (amd64 when built without --platform).
+ARG TARGETARCH=amd64
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+WORKDIR /terraform
+RUN case "${TARGETARCH}" in \
+        amd64) sum="${TERRAFORM_SHA256_AMD64}" ;; \
+        arm64) sum="${TERRAFORM_SHA256_ARM64}" ;; \
+        *) echo "no Terraform checksum for ${TARGETARCH}" >&2; exit 1 ;; \
+    esac \
+    && python -c 'import hashlib, io, sys, urllib.request, zipfile; \
+url, want = sys.argv[1:3]; \
+data = urllib.request.urlopen(url, timeout=300).read(); \
+got = hashlib.sha256(data).hexdigest(); \
+sys.exit(f"{url}: SHA-256 {got}, expected {want}") if got != want else None; \
+zipfile.ZipFile(io.BytesIO(data)).extract("terraform", ".")' \
+        "https://releases.hashicorp.com/terraform/${TERRAFORM_VERSION}/terraform_${TERRAFORM_VERSION}_linux_${TARGETARCH}.zip" \
+        "${sum}" \
+    && chmod 0755 terraform \
+    && ./terraform version
+
+# ---- stage 3: the runtime image -----------------------------------------------------------
 FROM python:3.11-slim-bookworm
 
 # Extras to install with the wheel: "awscli" (the AWS CLI that shell steps call) for the
@@ -54,9 +88,11 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 # tini is PID 1: it forwards SIGTERM from `docker stop` / ECS to the delegate (a Python
 # PID 1 would ignore default-action signals) and reaps zombies from INIT_SCRIPT and git.
-# No compilers: every dependency ships a manylinux wheel.
+# git: Terraform steps clone their configuration with it, as git manifest sources fetch
+# with it (bookworm's 2.39 series, pinned like tini). No compilers: every dependency ships
+# a manylinux wheel.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends tini=0.19.0-* \
+    && apt-get install -y --no-install-recommends tini=0.19.0-* git=1:2.39.* \
     && rm -rf /var/lib/apt/lists/*
 
 # A fixed uid (not a name) so Kubernetes-style runAsNonRoot checks and host file ownership
@@ -68,6 +104,7 @@ RUN groupadd --system --gid 10001 delegate \
         --home-dir /var/lib/ecs-delegate --shell /usr/sbin/nologin delegate \
     && install -d -o delegate -g delegate -m 0700 /var/lib/ecs-delegate
 
+COPY --from=terraform /terraform/terraform /usr/local/bin/terraform
 COPY --from=build /dist/ /tmp/dist/
 # A one-line requirements file names the wheel built above (the glob) with the requested
 # extras appended as `wheel[extra]`; the wheel's own pins decide the dependency versions.

@@ -27,10 +27,19 @@ class ManagerFileStore:
         self._client = httpx.AsyncClient(base_url=settings.http_base, timeout=timeout,
                                          verify=verify, trust_env=True)
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, audience: str = "files") -> dict[str, str]:
         credential = auth.sign(self._token, account_id=self._settings.account_id,
-                               delegate_name=self._settings.delegate_name, audience="files")
+                               delegate_name=self._settings.delegate_name, audience=audience)
         return {"Authorization": f"Bearer {credential}"}
+
+    async def call(self, method: str, path: str, *, audience: str,
+                   params: dict[str, str] | None = None,
+                   content: bytes | None = None) -> httpx.Response:
+        """Another delegate endpoint of the manager (a task package's own, such as the
+        Terraform state), with a fresh credential for ``audience``. Transport errors
+        propagate (``httpx.HTTPError``): the caller says what it was doing."""
+        return await self._client.request(method, path, params=params, content=content,
+                                          headers=self._headers(audience))
 
     async def get(self, path: str) -> bytes:
         try:

@@ -15,12 +15,14 @@ def register_all(registry: TaskRegistry) -> None:
     from tasks.instances import register as register_instances
     from tasks.lookups import register as register_lookups
     from tasks.shell import register as register_shell
+    from tasks.terraform import register as register_terraform
     from tasks.terraform_cloud import register as register_terraform_cloud
 
     aws_validate.register(registry)
     register_ecs(registry)
     register_shell(registry)
     register_cloudformation(registry)
+    register_terraform(registry)
     register_terraform_cloud(registry)
     register_lookups(registry)
     register_instances(registry)

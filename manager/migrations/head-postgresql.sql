@@ -196,3 +196,34 @@ CREATE INDEX instance_changes_service ON instance_changes (account_id, region, c
 
 UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
 
+-- Running upgrade 0002 -> 0003
+
+CREATE TABLE tf_states (
+    account_id TEXT NOT NULL, 
+    provisioner TEXT NOT NULL, 
+    workspace TEXT NOT NULL, 
+    state_sealed BYTEA, 
+    updated_at FLOAT(53), 
+    lock_id TEXT, 
+    lock_info TEXT, 
+    lock_task_id TEXT, 
+    locked_at FLOAT(53), 
+    PRIMARY KEY (account_id, provisioner, workspace)
+);
+
+CREATE TABLE tf_records (
+    id BIGSERIAL NOT NULL, 
+    account_id TEXT NOT NULL, 
+    provisioner TEXT NOT NULL, 
+    workspace TEXT NOT NULL, 
+    kind TEXT NOT NULL, 
+    task_id TEXT NOT NULL, 
+    created_at FLOAT(53) NOT NULL, 
+    body_sealed BYTEA NOT NULL, 
+    PRIMARY KEY (id)
+);
+
+CREATE INDEX tf_records_by_key ON tf_records (account_id, provisioner, workspace, kind, id);
+
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
+

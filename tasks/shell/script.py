@@ -21,6 +21,7 @@ from typing import Any
 
 from agent.context import TaskContext, TaskFailed, UnitLog
 from tasks.aws.clients import aws_session
+from tasks.aws.credentials import Credentials
 from tasks.manifests.errors import ManifestError
 from tasks.manifests.render import Variables, render
 from tasks.manifests.sources import fetch
@@ -73,6 +74,29 @@ def _with_outputs(script: str, names: list[str]) -> str:
     return f"trap '{writes}' EXIT\n{script}\n"
 
 
+async def aws_environment(ctx: TaskContext, credentials: Credentials,
+                          region: str | None) -> dict[str, str]:
+    """The AWS variables the CLI and SDKs read, for ``region`` with ``credentials`` (none
+    without a region); the secret parts are registered for masking. Shared with the
+    Terraform steps."""
+    env: dict[str, str] = {}
+    if not region:
+        return env
+    env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region
+    async with aws_session(ctx, credentials, region) as aws:
+        creds = await aws.frozen_credentials()
+    if creds is not None:
+        env["AWS_ACCESS_KEY_ID"] = creds.access_key
+        env["AWS_SECRET_ACCESS_KEY"] = creds.secret_key
+        ctx.add_secret(creds.secret_key)
+        if creds.token:
+            env["AWS_SESSION_TOKEN"] = creds.token
+            ctx.add_secret(creds.token)
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        env["AWS_ENDPOINT_URL"] = os.environ["AWS_ENDPOINT_URL"]
+    return env
+
+
 async def _environment(params: ShellScriptParams, ctx: TaskContext,
                        workdir: str, outdir: str) -> dict[str, str]:
     env = {k: os.environ[k] for k in _PASSED_THROUGH if k in os.environ}
@@ -83,19 +107,7 @@ async def _environment(params: ShellScriptParams, ctx: TaskContext,
     env["PATH"] = os.pathsep.join(p for p in (tools, env.get("PATH", os.defpath)) if p)
     env["TMPDIR"] = workdir
     env[_OUTPUT_DIR] = outdir
-    if params.region:
-        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = params.region
-        async with aws_session(ctx, params.credentials, params.region) as aws:
-            creds = await aws.frozen_credentials()
-        if creds is not None:
-            env["AWS_ACCESS_KEY_ID"] = creds.access_key
-            env["AWS_SECRET_ACCESS_KEY"] = creds.secret_key
-            ctx.add_secret(creds.secret_key)
-            if creds.token:
-                env["AWS_SESSION_TOKEN"] = creds.token
-                ctx.add_secret(creds.token)
-        if os.environ.get("AWS_ENDPOINT_URL"):
-            env["AWS_ENDPOINT_URL"] = os.environ["AWS_ENDPOINT_URL"]
+    env.update(await aws_environment(ctx, params.credentials, params.region))
     if params.cluster:
         env["ECS_CLUSTER"] = params.cluster
     values = _render(params.environment_variables, params, ctx, "environmentVariables")

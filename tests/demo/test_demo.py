@@ -4,6 +4,7 @@ only when every expected outcome was seen, and the outcomes printed."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -27,6 +28,9 @@ def test_demo_runs_end_to_end_and_exits_0() -> None:
     assert "deployment failed: tasks failed to start." in out
     assert "prod listener :80 forwarded to target1 before the swap, to target2 after it" in out
     assert "Canary service myappCanary deleted" in out
+    if shutil.which("terraform"):  # act 8: the apply's outputs, the sensitive one hidden
+        assert 'Output cluster_name = "ecs-tutorial"' in out
+        assert "Output connection_token = (sensitive)" in out
     assert "Swapping Successful." in out or "Successfully updated Prod Listener" in out
     assert "FAIL " not in out
 
