@@ -126,6 +126,8 @@ def plan_step(*, execution_id: str, account_id: str | None, spec: dict[str, Any]
     # The infrastructure is offered, not imposed: the delegate fills these into the params
     # of a step type that declares them (a CloudFormation or shell step takes no cluster).
     context[PARAM_DEFAULTS] = {k: infra[k] for k in _INFRA_PARAMS if infra.get(k) is not None}
+    if spec.get("manifests"):  # the effective manifests of an execution by reference
+        context[PARAM_DEFAULTS]["manifests"] = spec["manifests"]
     task = NewTask(type=step.type, selectors=selectors, params=params, secrets=dict(secrets),
                    context=context,
                    timeout=step.timeout or 3600.0, account_id=account_id,
