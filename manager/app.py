@@ -16,7 +16,7 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from manager import api, definitions_api, delegate_http, validation, ws
+from manager import api, definitions_api, delegate_http, rerun, validation, ws
 from manager.db import now
 from manager.http_guard import guarded_protocol
 from manager.retention import prune
@@ -75,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.hub = st.hub
     app.include_router(api.router)
     app.include_router(definitions_api.router)
+    app.include_router(rerun.router)
     app.include_router(delegate_http.router)
     app.include_router(ws.router)
     validation.install(app)

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from manager import artifact_phase
 from manager.db import Database
 from manager.definitions import Definitions, Stored, definitions_of
 from manager.effective import BadReference, Effective, compute, expanded_fields
@@ -80,11 +81,16 @@ def submit_by_reference(st: State, body: ExecutionFile) -> str:
 
 
 def prepare(st: State, body: ExecutionFile) -> None:
-    """Before the submitting transaction: the schema exists and the references resolve
-    (a 400 naming the missing one, not a failed transaction)."""
+    """Before the submitting transaction: the schema exists, the references resolve and
+    the artifact can be looked up (a 400 naming what is wrong, not a failed
+    transaction)."""
     definitions_of(st.db)
+    expanded = body
     if body.by_reference:
         try:
-            effective_of(st.db, body)
+            expanded = expand(body, effective_of(st.db, body))
         except BadReference as exc:
             raise HTTPException(400, str(exc)) from None
+    wrong = artifact_phase.problem(expanded.artifact, [s.id for s in expanded.steps])
+    if wrong is not None:
+        raise HTTPException(400, wrong)

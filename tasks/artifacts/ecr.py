@@ -10,10 +10,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tasks.artifacts.choose import Tag
 from tasks.artifacts.registry_v2 import RegistryError
+from tasks.aws.ports import EcrClient
 
 
 class EcrLookup:
-    def __init__(self, client: Any, repository: str, region: str) -> None:
+    def __init__(self, client: EcrClient, repository: str, region: str) -> None:
         self.client = client
         self.repository = repository
         self.region = region

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 from agent.context import TaskContext, TaskFailed
@@ -23,6 +23,7 @@ from tasks.artifacts.params import (
 )
 from tasks.artifacts.registry_v2 import Login, RegistryClient, RegistryError
 from tasks.aws.clients import aws_session
+from tasks.aws.ports import EcrClient
 
 
 class Lookup(Protocol):
@@ -72,7 +73,7 @@ async def open_lookup(ctx: TaskContext[Any], params: ArtifactTagsParams
             raise TaskFailed("source.region: an ecr source needs a Region (or an "
                              "infrastructure that sets one)")
         async with aws_session(ctx, params.credentials, region) as aws:
-            yield EcrLookup(await aws.client("ecr"), src.name, region)
+            yield EcrLookup(cast(EcrClient, await aws.client("ecr")), src.name, region)
         return
     async with RegistryClient(src.registry, src.name, _login(ctx, params)) as client:
         yield _Registry(client, _image_base(src.registry, src.name))

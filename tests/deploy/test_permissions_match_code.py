@@ -45,6 +45,7 @@ SERVICES = {
     "s3": "s3",
     "sts": "sts",
     "cloudformation": "cloudformation",
+    "ecr": "ecr",
 }
 # The names the step code gives its clients (find them with `aws.client("...")`).
 RECEIVERS = {
@@ -55,6 +56,7 @@ RECEIVERS = {
     "s3": "s3",
     "sts": "sts",
     "cfn": "cloudformation",
+    "ecr": "ecr",
 }
 # Operations whose IAM action is not named after them.
 ACTION_OF = {
