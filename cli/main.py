@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "overrides from files."),
     "definitions": ("cli.apply_cmd:definitions",
                     "List, show, diff and delete stored definitions."),
+    "artifacts": ("cli.artifacts_cmd:artifacts",
+                  "List the tags of an artifact source, as a delegate sees them."),
     "delegates": ("cli.delegates_cmd:delegates",
                   "List the delegates a manager knows; prune disconnected ones."),
     "manager": ("cli.manager_cmd:manager", "Run the reference manager and manage its tokens."),

@@ -7,6 +7,7 @@ and a step run again after a newer tag was pushed — deploys exactly that image
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -68,10 +69,12 @@ async def open_lookup(ctx: TaskContext[Any], params: ArtifactTagsParams
                       ) -> AsyncIterator[Lookup]:
     src = params.source
     if src.type == "ecr":
-        region = src.region or params.region
+        # Last, the delegate's own Region (its task's AWS_REGION), as the AWS SDKs do.
+        region = src.region or params.region or os.environ.get("AWS_REGION") or \
+            os.environ.get("AWS_DEFAULT_REGION")
         if not region:
             raise TaskFailed("source.region: an ecr source needs a Region (or an "
-                             "infrastructure that sets one)")
+                             "infrastructure that sets one, or AWS_REGION on the delegate)")
         async with aws_session(ctx, params.credentials, region) as aws:
             yield EcrLookup(cast(EcrClient, await aws.client("ecr")), src.name, region)
         return

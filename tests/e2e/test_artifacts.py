@@ -7,7 +7,12 @@ the image by digest; a re-run after a newer tag was pushed deploys the recorded 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,7 @@ import pytest
 
 from testkit import registry as reg
 from testkit.sandbox_fixture import Aws
-from testkit.stack import DelegateRunner, ManagerApi
+from testkit.stack import ADMIN_TOKEN, DelegateRunner, ManagerApi, ManagerProcess
 from tests.e2e.test_services import inline, service_definition, task_definition
 
 
@@ -139,3 +144,39 @@ async def test_a_registry_behind_token_auth_with_a_password_secret(
     assert _deployed(aws) == (f"{host}/team/web@{want}", {"TAG": "1.10.1", "DIGEST": want})
     logs = json.dumps(await api.logs(done["runs"][0]["task_id"]))
     assert docker_registry.tokens.password not in logs
+
+
+def _cli(manager: ManagerProcess, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "MANAGER_HOST_AND_PORT": manager.url,
+            "MANAGER_ADMIN_TOKEN": ADMIN_TOKEN, **env}
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True,
+                          text=True, env=full, timeout=60)
+
+
+async def test_artifacts_tags_lists_what_a_delegate_sees_in_seconds(
+        aws: Aws, manager: ManagerProcess, aws_delegate: DelegateRunner,
+        docker_registry: reg.Registry) -> None:
+    aws.client("ecr").create_repository(repositoryName="myorg/app")
+    digests = [_push_ecr(aws, "myorg/app", tag) for tag in ("1.0.0", "1.1.0")]
+    started = time.monotonic()
+    out = await asyncio.to_thread(_cli, manager, "artifacts", "tags", "ecr:myorg/app",
+                                  "--selector", "ecs")
+    took = time.monotonic() - started
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [f"1.0.0  {digests[0]}", f"1.1.0  {digests[1]}"]
+    assert took < 10, f"took {took:.1f}s"
+
+    docker_registry.push("team/web", "2.0.0")
+    assert docker_registry.tokens is not None
+    source = f"{docker_registry.url}/team/web"
+    ok = await asyncio.to_thread(_cli, manager, "artifacts", "tags", source, "--selector",
+                                 "ecs", "--username", docker_registry.tokens.username,
+                                 REGISTRY_PASSWORD=docker_registry.tokens.password)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines() == ["2.0.0"]
+    refused = await asyncio.to_thread(_cli, manager, "artifacts", "tags", source,
+                                      "--selector", "ecs", "--username", "deployer",
+                                      REGISTRY_PASSWORD="not-it")
+    assert refused.returncode != 0
+    assert "token service refused user deployer (401)" in refused.stderr
+    assert "not-it" not in refused.stderr + refused.stdout
