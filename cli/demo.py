@@ -31,6 +31,8 @@ from typing import Any
 import click
 import yaml
 
+from cli.demo_services import services_act
+
 ACCOUNT = "demo"
 CLUSTER = "ecs-tutorial"
 FILES_DIR = "ECS Tutorial"
@@ -131,6 +133,8 @@ async def run_demo(*, tick: float = 0.1, show_logs: bool = True, keep: bool = Fa
              _migration),
             ("7. Provisioned: CloudFormation creates the cluster, deploy there, then a "
              "shell step attaches a CloudWatch alarm", _provisioned),
+            ("8. One service, two environments: apply definitions, render, deploy both",
+             functools.partial(services_act, network=network)),
         ]
         for title, step in steps:
             _banner(title)

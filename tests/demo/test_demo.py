@@ -28,6 +28,10 @@ def test_demo_runs_end_to_end_and_exits_0() -> None:
     assert "prod listener :80 forwarded to target1 before the swap, to target2 after it" in out
     assert "Canary service myappCanary deleted" in out
     assert "Swapping Successful." in out or "Successfully updated Prod Listener" in out
+    # Services and environments (cli/demo_services.py): which override applied, shown.
+    assert ("serviceDefinition: from override production-webapp (environment production) "
+            "revision 1") in out
+    assert "webapp in production (ecs-prod): 2 task(s), cpu 512, LOG_LEVEL=warn" in out
     assert "FAIL " not in out
 
 

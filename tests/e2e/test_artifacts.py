@@ -8,6 +8,7 @@ the image by digest; a re-run after a newer tag was pushed deploys the recorded 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -73,9 +74,10 @@ def _deployed(aws: Aws) -> tuple[str, dict[str, str]]:
 
 
 def _push_ecr(aws: Aws, repository: str, tag: str) -> str:
+    # moto's digest is that of the layer digests: one layer per tag, so each differs.
+    layer = "sha256:" + hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()
     manifest = json.dumps({"schemaVersion": 2, "mediaType": reg.MANIFEST_V2,
-                           "config": {"digest": f"sha256:{tag.replace('.', '') * 8}"[:71]},
-                           "layers": [], "tag": tag})
+                           "layers": [{"digest": layer, "size": 1}]})
     image = aws.client("ecr").put_image(repositoryName=repository, imageManifest=manifest,
                                         imageTag=tag)["image"]
     return str(image["imageId"]["imageDigest"])
@@ -115,6 +117,7 @@ async def test_ecr_tag_regex_deploys_the_digest_and_a_rerun_keeps_it(
     assert _deployed(aws) == (f"{uri}@{first}", {"TAG": "1.0.0", "DIGEST": first})
 
     newer = _push_ecr(aws, "myorg/app", "1.1.0")
+    assert newer != first
     marker.unlink()
     r = await api.client.post(f"/api/executions/{failed['execution_id']}/rerun")
     assert r.status_code == 201, r.text
@@ -158,6 +161,7 @@ async def test_artifacts_tags_lists_what_a_delegate_sees_in_seconds(
         docker_registry: reg.Registry) -> None:
     aws.client("ecr").create_repository(repositoryName="myorg/app")
     digests = [_push_ecr(aws, "myorg/app", tag) for tag in ("1.0.0", "1.1.0")]
+    assert digests[0] != digests[1]
     started = time.monotonic()
     out = await asyncio.to_thread(_cli, manager, "artifacts", "tags", "ecr:myorg/app",
                                   "--selector", "ecs")
