@@ -249,6 +249,8 @@ async def validate_file(path: Path, data: bytes, definitions: Path | None = None
                 doc, definitions, file=name, registry=_registry())
         except ManifestError as exc:
             return out, [exc]
+    if "steps" in doc:
+        doc = validate_refs.with_runtime_artifact(doc)
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     # The file's own example slots (`loadBalancer: <Load Balancer>`), with their lines;
     # those in inline manifests are reported once, by the step's manifest check.

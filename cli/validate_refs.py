@@ -65,3 +65,17 @@ def expand_local(doc: dict[str, Any], folder: Path | None, *, file: str,
                     and "manifests" not in params and manifests:
                 step["params"] = {**params, "manifests": manifests}
     return expanded, eff.view()
+
+
+def with_runtime_artifact(doc: dict[str, Any]) -> dict[str, Any]:
+    """An artifact with a source is resolved by the execution's first step: offline, its
+    image, tag and digest print as what will be looked up."""
+    artifact = doc.get("artifact")
+    if not isinstance(artifact, dict) or not isinstance(artifact.get("source"), dict):
+        return doc
+    src = artifact["source"]
+    name = src.get("image") or src.get("repository") or "?"
+    tag = artifact.get("tag") or f"(newest tag matching {artifact.get('tagRegex')!r})"
+    return {**doc, "artifact": {
+        "image": f"({src.get('type')} {name}:{tag}, pinned to its digest at run time)",
+        "tag": tag, "digest": "(its digest, resolved at run time)"}}

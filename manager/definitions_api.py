@@ -106,8 +106,11 @@ async def delete_definition(kind: str, name: str, st: StateDep,
 async def render_execution(body: ExecutionFile, st: StateDep) -> dict[str, Any]:
     """The effective manifests and variables of an execution file, each with where it
     came from, computed as a submit would, without running anything."""
-    body = body.model_copy(update={"account_id": account_for(st.db, body.account_id,
-                                                             "execution")})
+    try:
+        account = account_for(st.db, body.account_id, "execution")
+    except AccountRequired as exc:
+        raise HTTPException(422, str(exc)) from None
+    body = body.model_copy(update={"account_id": account})
     if not body.by_reference:
         return {"by_reference": False, "manifests": {
             k: {"value": v, "from": "execution file"} for k, v in body.manifests.items()},

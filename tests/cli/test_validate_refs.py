@@ -81,3 +81,16 @@ def test_a_name_not_in_the_folder_is_named(tmp_path: Path) -> None:
     out = validate("-d", str(folder), str(execution))
     assert out.returncode == 1
     assert "no Environment named 'staging' is stored (stored: production)" in out.stderr
+
+
+def test_an_artifact_source_prints_what_will_be_looked_up(tmp_path: Path) -> None:
+    folder, execution = _files(tmp_path)
+    doc = yaml.safe_load(execution.read_text())
+    doc["artifact"] = {"source": {"type": "ecr", "repository": "myorg/app"}, "tag": "1.2.3"}
+    doc["infrastructure"] = "prod-east"
+    execution.write_text(yaml.safe_dump(doc))
+    out = validate("-d", str(folder), str(execution))
+    assert out.returncode == 0, out.stderr
+    container = json.loads(out.stdout)["steps"]["deploy"]["requests"][
+        "RegisterTaskDefinition"]["containerDefinitions"][0]
+    assert container["image"] == "(ecr myorg/app:1.2.3, pinned to its digest at run time)"

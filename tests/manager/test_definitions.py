@@ -138,3 +138,23 @@ async def test_an_execution_records_revisions_and_blocks_deleting_them(
     assert gone.status_code == 404
     again = (await _apply(manager, [SERVICE])).json()["results"][0]
     assert (again["action"], again["revision"]) == ("created", 3)
+
+
+async def test_infrastructure_by_name_and_inline_variables_win(manager: Manager) -> None:
+    other = {"kind": "Infrastructure", "name": "prod-west",
+             "spec": {"environment": "production", "region": "us-west-2", "cluster": "w"}}
+    await _apply(manager, [*ALL, other])
+    assert manager.client is not None
+    ambiguous = await manager.client.post("/api/executions/render", json=_by_reference())
+    assert ambiguous.status_code == 400
+    assert "has 2 infrastructure definitions (prod-east, prod-west)" in \
+        ambiguous.json()["detail"]
+    spec = {**_by_reference(), "infrastructure": "prod-west",
+            "serviceVariables": {"LOG_LEVEL": "trace"}}
+    body = (await manager.client.post("/api/executions/render", json=spec)).json()
+    assert body["infrastructure"]["region"] == "us-west-2"
+    assert body["variables"]["LOG_LEVEL"] == {"value": "trace", "from": "execution file"}
+    assert "REGION_TAG" not in body["variables"]  # prod-east's override does not apply
+    wrong = await manager.client.post("/api/executions/render",
+                                      json={**spec, "environment": "staging"})
+    assert wrong.status_code == 400
