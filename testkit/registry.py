@@ -45,8 +45,8 @@ def free_port() -> int:
 
 @dataclass
 class TokenService:
-    """Issues registry tokens to ``username``/``password`` (and to anonymous callers for
-    nothing: an empty access list, as Docker Hub does for a private repository)."""
+    """Issues registry tokens to ``username``/``password``; anonymous callers get pull on
+    ``public/*`` and nothing else (an empty access list), as Docker Hub does."""
 
     username: str
     password: str
@@ -71,8 +71,10 @@ class TokenService:
     def token(self, user: str | None, scope: str) -> str:
         actions: list[dict[str, Any]] = []
         parts = scope.split(":")
-        if user is not None and len(parts) == 3:
-            actions = [{"type": parts[0], "name": parts[1], "actions": parts[2].split(",")}]
+        if len(parts) == 3 and (user is not None or parts[1].startswith("public/")):
+            # As Docker Hub: anyone may pull a public repository, only users push.
+            allowed = parts[2].split(",") if user is not None else ["pull"]
+            actions = [{"type": parts[0], "name": parts[1], "actions": allowed}]
         now = int(time.time())
         self.issued += 1
         claims = {"iss": ISSUER, "sub": user or "", "aud": SERVICE, "exp": now + 300,

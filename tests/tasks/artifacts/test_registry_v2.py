@@ -38,6 +38,10 @@ async def test_token_auth_with_user_and_password(token_registry: Registry) -> No
     async with RegistryClient(token_registry.url, "team/api") as client:
         with pytest.raises(RegistryError, match="refused anonymous access for team/api"):
             await client.tags()
+    public = token_registry.push("public/base", "1.0")
+    async with RegistryClient(token_registry.url, "public/base") as client:  # Hub's flow
+        assert await client.tags() == ["1.0"]
+        assert await client.digest("1.0") == public
 
 
 def test_a_missing_fixed_tag_names_the_tags_nearby() -> None:
