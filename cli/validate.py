@@ -243,14 +243,10 @@ async def validate_file(path: Path, data: bytes, definitions: Path | None = None
         return {}, [ManifestError("neither a task file (with `type` and `params`) nor an "
                                   "execution file (with `steps`)", file=name)]
     out: dict[str, Any] = {"file": name, "steps": {}}
-    if "steps" in doc and validate_refs.by_reference(doc):
-        try:
-            doc, out["effective"] = validate_refs.expand_local(
-                doc, definitions, file=name, registry=_registry())
-        except ManifestError as exc:
-            return out, [exc]
-    if "steps" in doc:
-        doc = validate_refs.with_runtime_artifact(doc)
+    try:
+        doc = validate_refs.prepared(doc, definitions, out, file=name, registry=_registry())
+    except ManifestError as exc:
+        return out, [exc]
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     # The file's own example slots (`loadBalancer: <Load Balancer>`), with their lines;
     # those in inline manifests are reported once, by the step's manifest check.
@@ -259,7 +255,7 @@ async def validate_file(path: Path, data: bytes, definitions: Path | None = None
         if ".params.manifests." not in f".{e.path}"]
     if "steps" in doc:
         infra = doc.get("infrastructure") or {}
-        context = {key: doc[key] for key in ("artifact", "serviceVariables", "env")
+        context: dict[str, Any] = {key: doc[key] for key in ("artifact", "serviceVariables", "env")
                    if key in doc}
         context["infra"] = {k: infra[k] for k in ("region", "cluster") if k in infra}
         prov: dict[str, Any] = doc["provisioner"] if isinstance(doc.get("provisioner"),

@@ -79,3 +79,14 @@ def with_runtime_artifact(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "artifact": {
         "image": f"({src.get('type')} {name}:{tag}, pinned to its digest at run time)",
         "tag": tag, "digest": "(its digest, resolved at run time)"}}
+
+
+def prepared(doc: dict[str, Any], folder: Path | None, out: dict[str, Any], *, file: str,
+             registry: TaskRegistry) -> dict[str, Any]:
+    """An execution file as the offline checks take it: references expanded (the
+    effective inputs into ``out``), an artifact source shown as what it will resolve."""
+    if "steps" not in doc:
+        return doc
+    if by_reference(doc):
+        doc, out["effective"] = expand_local(doc, folder, file=file, registry=registry)
+    return with_runtime_artifact(doc)
