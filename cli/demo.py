@@ -31,6 +31,7 @@ from typing import Any
 import click
 import yaml
 
+from cli.demo_services import services_act
 from cli.demo_terraform import terraform_act
 
 ACCOUNT = "demo"
@@ -135,6 +136,8 @@ async def run_demo(*, tick: float = 0.1, show_logs: bool = True, keep: bool = Fa
              "shell step attaches a CloudWatch alarm", _provisioned),
             ("8. Terraform: plan, apply that plan, check the cluster its outputs name",
              terraform_act),
+            ("9. One service, two environments: apply definitions, render, deploy both",
+             functools.partial(services_act, network=network)),
         ]
         from cli.demo_instances import TITLE, instances_act  # instance sync, the last act
         steps.append((TITLE, instances_act))

@@ -16,6 +16,7 @@ from cli.client import (
     follow_execution,
 )
 from cli.exitcodes import Refused
+from cli.render_cmd import render
 from cli.submit_cmd import finish_execution
 
 
@@ -95,3 +96,6 @@ def execution_rollback(execution_id: str, follow: bool, force: bool, client: Cli
         return
     finish_execution(follow_execution(client, execution_id, output != "json"), output,
                      requested=True)
+
+# `delegate execution render FILE` lives with the definitions it explains.
+execution.add_command(render)

@@ -24,6 +24,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "task": ("cli.task_cmd:task", "List, show, follow and abort tasks."),
     "execution": ("cli.execution_cmd:execution", "List, show, abort and roll back executions."),
     "files": ("cli.files_cmd:files", "Put, get, list and delete files in the file store."),
+    "apply": ("cli.apply_cmd:apply", "Store services, environments, infrastructure and "
+              "overrides from files."),
+    "definitions": ("cli.apply_cmd:definitions",
+                    "List, show, diff and delete stored definitions."),
+    "artifacts": ("cli.artifacts_cmd:artifacts",
+                  "List the tags of an artifact source, as a delegate sees them."),
     "delegates": ("cli.delegates_cmd:delegates",
                   "List the delegates a manager knows; prune disconnected ones."),
     "lookup": ("cli.lookup_cmd:lookup",

@@ -34,7 +34,7 @@ import click
 from pydantic import ValidationError
 
 from agent.context import TaskContext, TaskLog, TaskRegistry, load_registry, params_with_defaults
-from cli import provisioner_check
+from cli import provisioner_check, validate_refs
 from tasks.manifests import (
     ManifestError,
     ManifestErrors,
@@ -229,9 +229,10 @@ async def _check_step(step: dict[str, Any], *, file: str, base: Path,
     return report, []
 
 
-async def validate_file(path: Path, data: bytes,
+async def validate_file(path: Path, data: bytes, definitions: Path | None = None,
                         ) -> tuple[dict[str, Any], list[ManifestError]]:
-    """The report printed for the file ``path`` holding ``data``, and the problems."""
+    """The report printed for the file ``path`` holding ``data``, and the problems
+    (``definitions``: a folder of the stored definitions an execution may name)."""
     name = str(path)
     try:
         doc = parse_manifest(data, name)
@@ -242,6 +243,10 @@ async def validate_file(path: Path, data: bytes,
         return {}, [ManifestError("neither a task file (with `type` and `params`) nor an "
                                   "execution file (with `steps`)", file=name)]
     out: dict[str, Any] = {"file": name, "steps": {}}
+    try:
+        doc = validate_refs.prepared(doc, definitions, out, file=name, registry=_registry())
+    except ManifestError as exc:
+        return out, [exc]
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     # The file's own example slots (`loadBalancer: <Load Balancer>`), with their lines;
     # those in inline manifests are reported once, by the step's manifest check.
@@ -250,7 +255,7 @@ async def validate_file(path: Path, data: bytes,
         if ".params.manifests." not in f".{e.path}"]
     if "steps" in doc:
         infra = doc.get("infrastructure") or {}
-        context = {key: doc[key] for key in ("artifact", "serviceVariables", "env")
+        context: dict[str, Any] = {key: doc[key] for key in ("artifact", "serviceVariables", "env")
                    if key in doc}
         context["infra"] = {k: infra[k] for k in ("region", "cluster") if k in infra}
         prov: dict[str, Any] = doc["provisioner"] if isinstance(doc.get("provisioner"),
@@ -285,7 +290,10 @@ async def validate_file(path: Path, data: bytes,
 
 @click.command("validate")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def validate(file: Path) -> None:
+@click.option("--definitions", "-d", type=click.Path(exists=True, path_type=Path),
+              default=None, help="Folder (or file) of services, environments, "
+              "infrastructure and overrides an execution by reference names.")
+def validate(file: Path, definitions: Path | None) -> None:
     """Check a task or execution FILE offline and print the final AWS requests.
 
     Manifest files in the manager's file store are read from FILE's directory:
@@ -297,7 +305,7 @@ def validate(file: Path) -> None:
         data = file.read_bytes()
     except OSError as exc:
         raise click.ClickException(f"{file}: cannot read it: {exc.strerror}") from None
-    report, errors = asyncio.run(validate_file(file, data))
+    report, errors = asyncio.run(validate_file(file, data, definitions))
     if report:
         click.echo(json.dumps(report, indent=2))
     for step in report.get("steps", {}).values():

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from manager.accounts import AccountRequired, account_for
+from manager.by_reference import prepare, submit_by_reference
 from manager.db import loads, now
 from manager.dispatch import TooLarge, check_fits
 from manager.executions import Busy
@@ -343,10 +344,11 @@ async def submit_execution(body: ExecutionFile, st: StateDep,
     if first is not None:
         return first
     _check_steps_fit(body)
+    prepare(st, body)  # an execution naming stored definitions: manager/by_reference.py
     # One transaction: the execution, its first task and the key are stored together,
     # and what is sent to delegates goes out after the commit.
     with st.db.tx():
-        execution_id = st.executions.submit(body)
+        execution_id = submit_by_reference(st, body)
         view = st.executions.view(execution_id) or {}
         answer = {"execution_id": execution_id, "status": view.get("status", "QUEUED"),
                   "waiting_reason": view.get("waiting_reason")}

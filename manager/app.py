@@ -17,7 +17,16 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from manager import api, delegate_http, instances_api, tf_state, validation, ws
+from manager import (
+    api,
+    definitions_api,
+    delegate_http,
+    instances_api,
+    rerun,
+    tf_state,
+    validation,
+    ws,
+)
 from manager import lookups as lookups_api
 from manager.db import DatabaseUnavailable, now
 from manager.http_guard import guarded_protocol
@@ -85,6 +94,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(lookups_api.router)
     instance_sync = instances_api.install(app, st)
+    app.include_router(definitions_api.router)
+    app.include_router(rerun.router)
     app.include_router(delegate_http.router)
     for tf_router in tf_state.routers:  # Terraform state for steps without a backend
         app.include_router(tf_router)

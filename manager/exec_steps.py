@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from manager.artifact_phase import MARK, context_artifact
 from manager.expressions import ExpressionError, MissingOutput, Resolver
 from manager.models import Step
 from manager.provisioning import (
@@ -71,7 +72,7 @@ def infrastructure_to_record(spec: dict[str, Any], step: Step,
     deployment step after the provisioner (so the execution says where it deployed);
     else None."""
     ids = spec.get(IDS_KEY)
-    if not ids or step.id in ids or RESOLVED_KEY in spec:
+    if not ids or step.id in ids or step.id == spec.get(MARK) or RESOLVED_KEY in spec:
         return None
     try:
         return {**spec, RESOLVED_KEY: infrastructure(spec, earlier)}
@@ -81,9 +82,10 @@ def infrastructure_to_record(spec: dict[str, Any], step: Step,
 
 def _context(execution_id: str, spec: dict[str, Any], earlier: Earlier,
              infra: dict[str, Any], provided: dict[str, Any] | None) -> dict[str, Any]:
+    artifact = context_artifact(spec, earlier.outputs)
     return {
-        "artifact": spec.get("artifact") or {},
-        "primary": {"artifact": spec.get("artifact") or {}},
+        "artifact": artifact,
+        "primary": {"artifact": artifact},
         "serviceVariables": spec.get("serviceVariables") or {},
         "env": spec.get("env") or {},
         "infra": {k: infra.get(k) for k in ("region", "cluster")},
@@ -126,6 +128,8 @@ def plan_step(*, execution_id: str, account_id: str | None, spec: dict[str, Any]
     # The infrastructure is offered, not imposed: the delegate fills these into the params
     # of a step type that declares them (a CloudFormation or shell step takes no cluster).
     context[PARAM_DEFAULTS] = {k: infra[k] for k in _INFRA_PARAMS if infra.get(k) is not None}
+    if spec.get("manifests"):  # the effective manifests of an execution by reference
+        context[PARAM_DEFAULTS]["manifests"] = spec["manifests"]
     task = NewTask(type=step.type, selectors=selectors, params=params, secrets=dict(secrets),
                    context=context,
                    timeout=step.timeout or 3600.0, account_id=account_id,

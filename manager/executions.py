@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from manager.artifact_phase import add_step
 from manager.db import Database, dumps, loads, now
 from manager.errors import ManagerError
 from manager.exec_states import FINISHED, HOLDING, MACHINE, ExecutionEvent, ExecutionStatus
@@ -48,6 +49,13 @@ def service_key(spec: ExecutionFile) -> str:
     infra = spec.infrastructure
     return "|".join([spec.account_id or "*", infra.region or "", infra.cluster or "",
                      spec.service])
+
+
+def stored_service_key(body: dict[str, Any], account_id: str | None) -> str:
+    """:func:`service_key` of a stored spec."""
+    infra = body.get("infrastructure") or {}
+    return "|".join([account_id or "*", infra.get("region") or "", infra.get("cluster") or "",
+                     body["service"]])
 
 
 def _describe_service(spec: dict[str, Any]) -> str:
@@ -92,16 +100,22 @@ class Executions:
     # ------------------------------------------------------------------ API actions
 
     def submit(self, spec: ExecutionFile) -> str:
-        execution_id = new_id("exe")
         sealed = self.box.seal(spec.secrets) if spec.secrets else None
         body = spec.model_dump(mode="json", by_alias=True, exclude={"secrets"})
         body["secret_names"] = sorted(spec.secrets)
-        body = flatten(body)
+        return self.submit_stored(add_step(flatten(body)), account_id=spec.account_id,
+                                  sealed=sealed)
+
+    def submit_stored(self, body: dict[str, Any], *, account_id: str | None,
+                      sealed: bytes | None) -> str:
+        """Store and start an execution from its stored form (a re-run starts here)."""
+        execution_id = new_id("exe")
         with self.db.tx():
             self.db.run("INSERT INTO executions (execution_id, account_id, name, service_key, "
                         "spec, secrets_sealed, status, phase, runs, plan, created_at) "
                         "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        execution_id, spec.account_id, spec.name, service_key(spec),
+                        execution_id, account_id, body["name"],
+                        stored_service_key(body, account_id),
                         dumps(body), sealed, S.QUEUED, "steps", "[]", "[]", now())
         self.advance(execution_id)
         return execution_id

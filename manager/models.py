@@ -83,6 +83,28 @@ class ExecutionFile(_In):
     rollback_steps: list[RollbackStep] = Field(default_factory=list, alias="rollbackSteps")
     provisioner: Provisioner | None = None
     account_id: str | None = None
+    # By reference (manager/effective.py): stored definitions instead of inline ones.
+    environment: str | None = Field(
+        default=None, description="a stored Environment's name: service, environment and "
+                                  "infrastructure then come from stored definitions")
+    infrastructure_ref: str | None = Field(
+        default=None, alias="infrastructureRef",
+        description="a stored Infrastructure's name (written `infrastructure: NAME`)")
+    manifests: dict[str, Any] = Field(
+        default_factory=dict, description="manifests offered to every step that takes "
+                                          "manifests and gives none itself")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infrastructure_by_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("infrastructure"), str):
+            data = {**data, "infrastructureRef": data["infrastructure"]}
+            del data["infrastructure"]
+        return data
+
+    @property
+    def by_reference(self) -> bool:
+        return self.environment is not None or self.infrastructure_ref is not None
 
     def _all_steps(self) -> list[tuple[str, Step]]:
         prov = self.provisioner

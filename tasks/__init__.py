@@ -8,6 +8,7 @@ from agent.context import TaskRegistry
 
 def register_all(registry: TaskRegistry) -> None:
     from tasks import aws_validate
+    from tasks.artifacts import register as register_artifacts
     from tasks.aws.clients import close_pooled_clients
     from tasks.cloudformation import register as register_cloudformation
     from tasks.ecs import register as register_ecs
@@ -26,6 +27,7 @@ def register_all(registry: TaskRegistry) -> None:
     register_terraform_cloud(registry)
     register_lookups(registry)
     register_instances(registry)
+    register_artifacts(registry)
     # Describers first: their coalescers borrow the pooled clients.
     registry.shutdown_hooks.append(close_describers)
     registry.shutdown_hooks.append(close_pooled_clients)

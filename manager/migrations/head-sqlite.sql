@@ -224,3 +224,36 @@ CREATE INDEX tf_records_by_key ON tf_records (account_id, provisioner, workspace
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+CREATE TABLE definitions (
+    account_id TEXT NOT NULL, 
+    kind TEXT NOT NULL, 
+    name TEXT NOT NULL, 
+    revision INTEGER NOT NULL, 
+    spec TEXT NOT NULL, 
+    sha256 TEXT NOT NULL, 
+    deleted INTEGER DEFAULT '0' NOT NULL, 
+    created_at FLOAT NOT NULL, 
+    PRIMARY KEY (account_id, kind, name, revision)
+);
+
+CREATE TABLE execution_definitions (
+    execution_id TEXT NOT NULL, 
+    account_id TEXT NOT NULL, 
+    kind TEXT NOT NULL, 
+    name TEXT NOT NULL, 
+    revision INTEGER NOT NULL, 
+    PRIMARY KEY (execution_id, kind, name)
+);
+
+CREATE INDEX execution_definitions_by_name ON execution_definitions (account_id, kind, name);
+
+CREATE TABLE execution_inputs (
+    execution_id TEXT NOT NULL, 
+    effective TEXT NOT NULL, 
+    PRIMARY KEY (execution_id)
+);
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+

@@ -135,9 +135,12 @@ class Elbv2Client(Protocol):
 
 
 class EcrClient(Protocol):
-    """ECR, for the look-ups: repositories and their images."""
+    """Amazon ECR, read-only: the look-ups (repositories and their images) and the
+    artifact sources (tasks/artifacts/ecr.py)."""
 
     meta: ClientMeta
+
+    async def describe_repositories(self, *, repositoryNames: list[str]) -> Answer: ...
 
     def get_paginator(self, operation_name: Literal["describe_repositories",
                                                     "describe_images"],

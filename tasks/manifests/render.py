@@ -9,6 +9,7 @@ raw text for the expression.
 What an expression can name (the task's expression context, see ``agent.context``)::
 
     primary.artifact.NAME            context["artifact"][NAME]
+    artifact.NAME                    the same (image, tag, digest once resolved)
     serviceVariables.NAME            context["serviceVariables"][NAME]
     env.name / env.variables.NAME    context["env"]
     infra.region / infra.cluster     the step's region and cluster
@@ -56,6 +57,7 @@ class Variables:
             infra["cluster"] = self.cluster
         root: dict[str, Any] = {
             "primary": {"artifact": ctx.get("artifact") or {}},
+            "artifact": ctx.get("artifact") or {},  # <+artifact.tag>, <+artifact.digest>
             "serviceVariables": ctx.get("serviceVariables") or {},
             "env": ctx.get("env") or {},
             "infra": infra,

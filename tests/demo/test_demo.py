@@ -32,6 +32,10 @@ def test_demo_runs_end_to_end_and_exits_0() -> None:
         assert 'Output cluster_name = "ecs-tutorial"' in out
         assert "Output connection_token = (sensitive)" in out
     assert "Swapping Successful." in out or "Successfully updated Prod Listener" in out
+    # Services and environments (cli/demo_services.py): which override applied, shown.
+    assert ("serviceDefinition: from override production-webapp (environment production) "
+            "revision 1") in out
+    assert "webapp in production (ecs-prod): 2 task(s), cpu 512, LOG_LEVEL=warn" in out
     assert "FAIL " not in out
 
 
