@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from manager import api, delegate_http, validation, ws
+from manager import ui as console
 from manager.db import now
 from manager.http_guard import guarded_protocol
 from manager.retention import prune
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(delegate_http.router)
     app.include_router(ws.router)
+    app.include_router(console.router)  # the web console, /ui/
     validation.install(app)
 
     @app.get("/healthz", tags=["health"])
