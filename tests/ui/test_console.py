@@ -202,3 +202,24 @@ async def test_delegates_and_tasks_pages_show_what_the_api_knows(
     await console.page.click(f"text={task_id}")
     await expect(console.page.locator(".log")).to_contain_text("params {'hello': 'world'}")
     await expect(console.page.locator(".outputs")).to_contain_text("echo")
+
+
+async def test_a_long_log_opens_on_its_last_page_and_pages_in_earlier_lines(
+        console: Console, api: ManagerApi, delegate: DelegateRunner) -> None:
+    execution_id = await submit_execution(api, [
+        {"id": "big", "type": "test.flood", "params": {"lines": 2500, "pause_every": 0}}])
+    assert (await api.wait_execution(execution_id))["status"] == "SUCCESS"
+    await console.sign_in()
+    await console.goto(f"/ui/executions/{execution_id}")
+    lines = console.page.locator("#step-steps-big li.l .t")
+    await expect(lines.last).to_have_text("line 002499")
+    count = await lines.count()
+    assert count < 1100  # one page (and the unit's lines), not the whole log
+    button = console.page.locator("#step-steps-big button.earlier")
+    await button.click()
+    await expect(lines).to_have_count(count + 1000)
+    await button.click()
+    await expect(lines.first).to_have_text("line 000000")
+    await expect(button).to_have_count(0)
+    texts = await lines.all_text_contents()
+    assert texts == [f"line {i:06d}" for i in range(2500)]
