@@ -15,6 +15,7 @@ from manager import api
 from manager.models import AbortRequest, RollbackRequest
 from manager.ui import queries
 from manager.ui.pages import execution_context
+from manager.ui.session import LINK_SECONDS
 from manager.ui.web import UiRoute, check_csrf, form, sessions, signed_in, state, templates
 
 router = APIRouter(prefix="/ui", route_class=UiRoute, include_in_schema=False)
@@ -115,7 +116,7 @@ links = APIRouter(prefix="/api/ui", dependencies=[Depends(api.require_admin)],
 
 @links.post("/sign-in-links", status_code=201)
 async def sign_in_link(request: Request) -> dict[str, Any]:
-    """A one-time console sign-in link, valid for 5 minutes (for `delegate demo --keep`
+    """A one-time console sign-in link, valid for 10 minutes (for `delegate demo --keep`
     and scripts that open the console for someone)."""
     token = sessions(request).new_link()
-    return {"path": f"/ui/signin/link?token={token}", "expires_in": 300}
+    return {"path": f"/ui/signin/link?token={token}", "expires_in": int(LINK_SECONDS)}

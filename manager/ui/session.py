@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 COOKIE = "console_session"
 PRE_COOKIE = "console_signin"
 SESSION_SECONDS = 12 * 3600.0
-LINK_SECONDS = 300.0
+LINK_SECONDS = 600.0
 
 
 def _b64(data: bytes) -> str:
