@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playwright.async_api import Page, async_playwright
 
 from agent.context import TaskContext, TaskType
+from testkit.browser import CHROMIUM_ARGS, MISSING, chromium
 from testkit.stack import (
     ADMIN_TOKEN,
     DelegateRunner,
@@ -35,7 +36,6 @@ from testkit.stack import (
     test_registry,
     wait_for,
 )
-from tests.ui.conftest import CHROMIUM_ARGS
 
 QUEUE: asyncio.Queue[int] = asyncio.Queue()
 SENT: dict[int, float] = {}
@@ -119,6 +119,9 @@ async def live_latency(page: Page, url: str, api: ManagerApi, n: int) -> dict[st
 
 
 async def main(lines: int, live: int) -> None:
+    path = chromium()
+    if path is None:
+        raise SystemExit(MISSING)
     registry = test_registry()
     registry.register(TaskType(name="bench.live", handler=_live, summary="bench"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,8 +132,7 @@ async def main(lines: int, live: int) -> None:
             async with DelegateRunner(m.url, token, tags=("b",), registry=registry) as d, \
                     async_playwright() as pw:
                 await d.registered()
-                browser = await pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                                   args=CHROMIUM_ARGS)
+                browser = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
                 page = await browser.new_page()
                 await _sign_in(page, m.url)
                 figures = {**await open_time(page, m.url, api, lines),

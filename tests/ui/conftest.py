@@ -7,7 +7,6 @@ exception is a developer's machine where we are not root and so cannot install i
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,25 +14,19 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from testkit.browser import CHROMIUM_ARGS, MISSING, chromium
 from testkit.stack import ADMIN_TOKEN, DelegateRunner, ManagerProcess
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-# Without the background-networking flags chromium keeps dialling Google's services,
-# which a closed network refuses; the browser download of Playwright is not used.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 def chromium_path() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    found = chromium()
     if found:
         return found
-    message = ("chromium is not installed: the console's browser tests need Debian's "
-               "chromium package (apt-get install -y chromium; .ci/run installs it)")
     if os.geteuid() != 0:
-        pytest.skip(message + " — not root here, so it cannot be installed by the tests")
-    pytest.fail(message)
+        pytest.skip(MISSING + " — not root here, so it cannot be installed")
+    pytest.fail(MISSING)
 
 
 @pytest.fixture

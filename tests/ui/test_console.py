@@ -129,7 +129,6 @@ async def test_keyboard_alone_reaches_every_main_page_and_an_execution(
     await expect(page.locator("nav a", has_text="Delegates")).to_be_focused()
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/ui/delegates")
-    await page.keyboard.press("Shift+Tab")  # from the page's start, backwards
     await page.goto(console.url + "/ui/executions")
     await page.keyboard.press("j")
     first = page.locator("#rows tr td:first-child a").first
