@@ -78,7 +78,6 @@ async def test_a_rolling_deployment_followed_live_to_success(
     await console.screenshot("execution")
     await console.goto("/ui/executions")
     await expect(page.locator("#rows tr", has_text=execution_id)).to_contain_text("SUCCESS")
-    await console.screenshot("executions")
 
 
 @pytest.mark.timeout(240)
@@ -105,3 +104,6 @@ async def test_a_circuit_breaker_failure_shows_its_reason_and_the_rollback(
     rows = page.locator("#rows tr")
     await expect(rows).to_have_count(1)
     await expect(rows).to_contain_text(execution_id)
+    await console.goto("/ui/executions")
+    await expect(page.locator("#rows tr")).to_have_count(2)
+    await console.screenshot("executions")
