@@ -21,7 +21,8 @@ from manager.ui.web import UiRoute, check_csrf, form, sessions, signed_in, state
 router = APIRouter(prefix="/ui", route_class=UiRoute, include_in_schema=False)
 Session = Annotated[str, Depends(signed_in)]
 
-_STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
+_STATIC = {"console.js": "text/javascript", "console.css": "text/css",
+           "favicon.svg": "image/svg+xml"}
 
 
 @router.get("/static/{name}")
@@ -64,8 +65,8 @@ async def execution_live(request: Request, _: Session, execution_id: str,
     """When the execution changes from ``known`` (or after ``wait`` s): its header and
     each step's card, drawn as the page draws them."""
     await api.get_execution(execution_id, state(request), wait if known else 0, known)
-    context = execution_context(request, execution_id)
-    context["steps"] = [{**s, "log": None} for s in context["steps"]]
+    # The cards without their logs: the page keeps the log panes it follows.
+    context = execution_context(request, execution_id, with_log=False)
     head = templates.get_template("execution_head.html").render(**context)
     step = templates.get_template("step.html")
     return JSONResponse({

@@ -107,12 +107,13 @@ async def execution_rows(request: Request, status: Text = None,
     return fragment("execution_rows.html", **_list_context(request, status, service))
 
 
-def execution_context(request: Request, execution_id: str) -> dict[str, Any]:
+def execution_context(request: Request, execution_id: str,
+                      with_log: bool = True) -> dict[str, Any]:
     st = state(request)
     view = st.executions.view(execution_id)
     if view is None:
         raise HTTPException(404, f"no execution {execution_id}")
-    steps = cards(st, view)
+    steps = cards(st, view, with_log)
     return {"view": view, "steps": steps, "failure": failure(st, view, steps)}
 
 
