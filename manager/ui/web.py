@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -35,12 +36,28 @@ class UiRoute(APIRoute):
         inner = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            response = await inner(request)
+            try:
+                response = await inner(request)
+            except HTTPException as exc:  # answered here, so it gets the headers too
+                response = refusal(request, exc.status_code, str(exc.detail))
+            except RequestValidationError as exc:
+                where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                  for e in exc.errors())
+                response = refusal(request, 422, f"bad request: {where}")
             for name, value in HEADERS.items():
                 response.headers.setdefault(name, value)
             return response
 
         return handler
+
+
+def refusal(request: Request, status: int, detail: str) -> Response:
+    """An error as a page for a browser's navigation, as JSON for the script."""
+    if "text/html" in request.headers.get("accept", ""):
+        body = templates.get_template("error.html").render(
+            status=status, detail=detail, csrf="", flash=None, path=request.url.path)
+        return HTMLResponse(body, status_code=status)
+    return JSONResponse({"detail": detail}, status_code=status)
 
 
 def when(value: Any) -> str:

@@ -50,7 +50,7 @@ async def _submit(api: ManagerApi, spec: dict[str, Any]) -> str:
 
 
 @pytest.mark.timeout(180)
-async def test_a_rolling_deployment_followed_live_to_success(
+async def test_a_rolling_deployment_followed_live_to_success_then_rolled_back(
         console: Console, api: ManagerApi, aws_delegate: DelegateRunner, aws: Aws) -> None:
     await console.sign_in()
     page = console.page
@@ -76,8 +76,20 @@ async def test_a_rolling_deployment_followed_live_to_success(
               if e["kind"] == "log"]
     assert await log.locator("li.l .t").all_text_contents() == stored
     await console.screenshot("execution")
+    # Roll back from the page: the rollback step appears on it and runs live.
+    await page.click("#rollback")
+    await expect(page.locator(".flash")).to_contain_text("Rollback requested")
+    await expect(page.locator("#exec-status")).to_have_text("ROLLED_BACK", timeout=60_000)
+    rolled = page.locator("#step-rollback-rollback")
+    await expect(rolled.locator("h3 .badge")).to_have_text("SUCCESS")
+    # The deployment created the service, so rolling it back deletes it.
+    await expect(rolled.locator(".log")).to_contain_text("Deleted Service web.")
+    done = await api.wait_execution(execution_id)
+    assert [(r["step_id"], r["status"]) for r in done["runs"]] == [
+        ("deploy", "SUCCESS"), ("rollback", "SUCCESS")]
     await console.goto("/ui/executions")
-    await expect(page.locator("#rows tr", has_text=execution_id)).to_contain_text("SUCCESS")
+    await expect(page.locator("#rows tr", has_text=execution_id)).to_contain_text(
+        "ROLLED_BACK")
 
 
 @pytest.mark.timeout(240)
