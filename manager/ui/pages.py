@@ -14,7 +14,16 @@ from manager.keys import tokens_equal
 from manager.ui import queries
 from manager.ui.session import COOKIE, PRE_COOKIE, SESSION_SECONDS
 from manager.ui.steps import cards, failure
-from manager.ui.web import UiRoute, form, fragment, page, sessions, state, templates
+from manager.ui.web import (
+    UiRoute,
+    form,
+    fragment,
+    page,
+    session_id,
+    sessions,
+    state,
+    templates,
+)
 
 router = APIRouter(prefix="/ui", route_class=UiRoute, include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=200)]
@@ -96,14 +105,14 @@ def _list_context(request: Request, status: str | None, service: str | None
 
 @router.get("/executions")
 async def executions(request: Request, status: Text = None, service: Text = None) -> Response:
+    session_id(request)  # before reading anything
     return page(request, "executions.html", **_list_context(request, status, service))
 
 
 @router.get("/executions/rows")
 async def execution_rows(request: Request, status: Text = None,
                          service: Text = None) -> Response:
-    if sessions(request).session_id(request.cookies.get(COOKIE)) is None:
-        raise HTTPException(401, "sign in to the console first (/ui/signin)")
+    session_id(request)
     return fragment("execution_rows.html", **_list_context(request, status, service))
 
 
@@ -119,6 +128,7 @@ def execution_context(request: Request, execution_id: str,
 
 @router.get("/executions/{execution_id}")
 async def execution(request: Request, execution_id: str, q: Text = None) -> Response:
+    session_id(request)  # before reading anything
     st = state(request)
     context = execution_context(request, execution_id)
     task_ids = [s["task_id"] for s in context["steps"] if s["task_id"]]
@@ -130,13 +140,13 @@ async def execution(request: Request, execution_id: str, q: Text = None) -> Resp
 
 @router.get("/tasks")
 async def tasks(request: Request, every: bool = False) -> Response:
+    session_id(request)  # before reading anything
     return page(request, "tasks.html", tasks=_tasks(request, every), every=every)
 
 
 @router.get("/tasks/rows")
 async def task_rows(request: Request, every: bool = False) -> Response:
-    if sessions(request).session_id(request.cookies.get(COOKIE)) is None:
-        raise HTTPException(401, "sign in to the console first (/ui/signin)")
+    session_id(request)
     return fragment("task_rows.html", tasks=_tasks(request, every))
 
 
@@ -150,6 +160,7 @@ def _tasks(request: Request, every: bool) -> list[Any]:
 
 @router.get("/tasks/{task_id}")
 async def task(request: Request, task_id: str) -> Response:
+    session_id(request)  # before reading anything
     st = state(request)
     row = st.store.get(task_id)
     if row is None:
@@ -164,13 +175,13 @@ async def task(request: Request, task_id: str) -> Response:
 
 @router.get("/delegates")
 async def delegates(request: Request) -> Response:
+    session_id(request)  # before reading anything
     return page(request, "delegates.html", delegates=await _delegates(request))
 
 
 @router.get("/delegates/rows")
 async def delegate_rows(request: Request) -> Response:
-    if sessions(request).session_id(request.cookies.get(COOKIE)) is None:
-        raise HTTPException(401, "sign in to the console first (/ui/signin)")
+    session_id(request)
     return fragment("delegate_rows.html", delegates=await _delegates(request))
 
 

@@ -38,6 +38,8 @@ class UiRoute(APIRoute):
         async def handler(request: Request) -> Response:
             try:
                 response = await inner(request)
+            except SignInRequired:
+                response = sign_in_first(request)
             except HTTPException as exc:  # answered here, so it gets the headers too
                 response = refusal(request, exc.status_code, str(exc.detail))
             except RequestValidationError as exc:
@@ -142,13 +144,18 @@ def check_csrf(request: Request, sid: str, given: str | None) -> None:
                                  "page and try again")
 
 
+def sign_in_first(request: Request) -> Response:
+    """No session: a page redirects to sign in (and back), data answers 401."""
+    if "text/html" not in request.headers.get("accept", "") or request.method != "GET":
+        return JSONResponse({"detail": "sign in to the console first (/ui/signin)"},
+                            status_code=401)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/ui/signin?next={_quote(target)}", status_code=303)
+
+
 def page(request: Request, name: str, **context: Any) -> Response:
-    """A full page for a signed-in user, or a redirect to sign in."""
-    try:
-        sid = session_id(request)
-    except SignInRequired:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/ui/signin?next={_quote(target)}", status_code=303)
+    """A full page for a signed-in user (handlers call ``session_id`` before reading)."""
+    sid = session_id(request)
     flash = sessions(request).flash.pop(sid, None)
     body = templates.get_template(name).render(
         csrf=sessions(request).csrf(sid), flash=flash, path=request.url.path, **context)
