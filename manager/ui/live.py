@@ -59,7 +59,7 @@ async def raw_log(request: Request, _: Session, task_id: str) -> Response:
 
 
 @router.get("/executions/{execution_id}/live")
-async def execution_live(request: Request, _: Session, execution_id: str,
+async def execution_live(request: Request, sid: Session, execution_id: str,
                          known: Annotated[str, Query(max_length=64)] = "",
                          wait: Annotated[float, Query(ge=0, le=30)] = 20) -> Response:
     """When the execution changes from ``known`` (or after ``wait`` s): its header and
@@ -67,7 +67,8 @@ async def execution_live(request: Request, _: Session, execution_id: str,
     await api.get_execution(execution_id, state(request), wait if known else 0, known)
     # The cards without their logs: the page keeps the log panes it follows.
     context = execution_context(request, execution_id, with_log=False)
-    head = templates.get_template("execution_head.html").render(**context)
+    head = templates.get_template("execution_head.html").render(
+        csrf=sessions(request).csrf(sid), **context)
     step = templates.get_template("step.html")
     return JSONResponse({
         "version": context["view"]["version"], "status": context["view"]["status"],

@@ -92,6 +92,7 @@ async def test_abort_stops_the_running_step(console: Console, api: ManagerApi,
     await expect(console.page.locator(".flash")).to_contain_text("Abort requested")
     await expect(console.page.locator("#exec-status")).to_have_text("ABORTED")
     await expect(console.page.locator("#step-steps-wait h3 .badge")).to_have_text("ABORTED")
+    await expect(console.page.locator("#abort")).to_have_count(0)  # gone once it ended
     done = await api.wait_execution(execution_id)
     assert done["status"] == "ABORTED"
     assert [r["step_id"] for r in done["runs"]] == ["wait"]
