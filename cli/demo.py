@@ -31,6 +31,7 @@ from typing import Any
 import click
 import yaml
 
+from cli.console_link import print_console_link
 from cli.demo_services import services_act
 from cli.demo_terraform import terraform_act
 
@@ -147,6 +148,7 @@ async def run_demo(*, tick: float = 0.1, show_logs: bool = True, keep: bool = Fa
         code = _summary(outcome, time.monotonic() - started)
         if keep:
             _keep_running_notice(env, values)
+            await print_console_link(client, url, _say)  # the web console, one-time link
             await asyncio.Event().wait()  # until Ctrl-C
     return code
 

@@ -28,6 +28,7 @@ from manager import (
     ws,
 )
 from manager import lookups as lookups_api
+from manager import ui as console
 from manager.db import DatabaseUnavailable, now
 from manager.http_guard import guarded_protocol
 from manager.retention import prune
@@ -100,6 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
     for tf_router in tf_state.routers:  # Terraform state for steps without a backend
         app.include_router(tf_router)
     app.include_router(ws.router)
+    app.include_router(console.router)  # the web console, /ui/
     validation.install(app)
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
 

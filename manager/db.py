@@ -85,6 +85,11 @@ class Database:
         """Run several statements (the schema), outside any transaction."""
         raise NotImplementedError
 
+    def json_text(self, column: str, key: str) -> str:
+        """SQL for the text at ``key`` of a JSON ``column`` (``key`` is the code's own
+        constant, never user input): the one expression the backends spell differently."""
+        return f"json_extract({column}, '$.{key}')"
+
     def claim_sole_writer(self) -> None:
         """Called once by the manager that serves this database (a SQLite file has one
         writer process by construction: its connection's lock)."""

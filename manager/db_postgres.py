@@ -183,6 +183,9 @@ class PostgresDatabase(Database):
     def script(self, sql: str) -> None:
         self._call(self.conn.execute, sql)
 
+    def json_text(self, column: str, key: str) -> str:
+        return f"({column}::jsonb ->> '{key}')"
+
     def has_table(self, name: str) -> bool:
         row = self.one("SELECT to_regclass(?)", name)
         return row is not None and row[0] is not None
