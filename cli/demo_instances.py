@@ -12,7 +12,7 @@ import click
 
 from cli.instances_cmd import print_instances
 
-TITLE = ("8. Instance sync: myapp's circuit breaker rolls back on its own, then what runs "
+TITLE = ("10. Instance sync: myapp's circuit breaker rolls back on its own, then what runs "
          "where (drift shown)")
 
 
