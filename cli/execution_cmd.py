@@ -1,4 +1,4 @@
-"""``delegate execution list|show|abort|rollback``."""
+"""``delegate execution list|show|abort|rollback|rerun``."""
 
 from __future__ import annotations
 
@@ -96,6 +96,24 @@ def execution_rollback(execution_id: str, follow: bool, force: bool, client: Cli
         return
     finish_execution(follow_execution(client, execution_id, output != "json"), output,
                      requested=True)
+
+@execution.command("rerun")
+@click.argument("execution_id")
+@click.option("--follow", "-f", is_flag=True, help="Follow the new execution to the end.")
+@client_options
+def execution_rerun(execution_id: str, follow: bool, client: Client, output: str) -> None:
+    """Run an execution again with the inputs it ran with: the same definitions'
+    revisions, and its artifact pinned to the digest it resolved (a tag pushed since is
+    not looked up). With --follow the exit code is the new execution's."""
+    body = client.request("POST", f"/api/executions/{execution_id}/rerun")
+    if not follow:
+        emit(body, output) if output == "json" else \
+            click.echo(f"execution {body['execution_id']}: {body['status']} "
+                       f"(a re-run of {execution_id})")
+        return
+    finish_execution(follow_execution(client, body["execution_id"], output != "json"),
+                     output)
+
 
 # `delegate execution render FILE` lives with the definitions it explains.
 execution.add_command(render)

@@ -102,7 +102,8 @@ async def test_a_missing_tag_fails_before_any_aws_write_naming_the_tags(
 
 
 async def test_ecr_tag_regex_deploys_the_digest_and_a_rerun_keeps_it(
-        aws: Aws, api: ManagerApi, aws_delegate: DelegateRunner, tmp_path: Path) -> None:
+        aws: Aws, api: ManagerApi, manager: ManagerProcess, aws_delegate: DelegateRunner,
+        tmp_path: Path) -> None:
     ecr = aws.client("ecr")
     uri = ecr.create_repository(repositoryName="myorg/app")["repository"]["repositoryUri"]
     first = _push_ecr(aws, "myorg/app", "1.0.0")
@@ -119,9 +120,12 @@ async def test_ecr_tag_regex_deploys_the_digest_and_a_rerun_keeps_it(
     newer = _push_ecr(aws, "myorg/app", "1.1.0")
     assert newer != first
     marker.unlink()
-    r = await api.client.post(f"/api/executions/{failed['execution_id']}/rerun")
-    assert r.status_code == 201, r.text
-    again = await api.wait_execution(r.json()["execution_id"])
+    # As a user does it: `delegate execution rerun ID --follow` (POST .../rerun).
+    rerun = await asyncio.to_thread(_cli, manager, "execution", "rerun",
+                                    failed["execution_id"], "--follow", "-o", "json")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    again = await api.wait_execution(json.loads(rerun.stdout)["execution_id"])
+    assert again["execution_id"] != failed["execution_id"]
     assert again["status"] == "SUCCESS", json.dumps(again)[:2000]
     assert [r["step_id"] for r in again["runs"]] == ["deploy", "check"]
     assert _deployed(aws) == (f"{uri}@{first}", {"TAG": "1.0.0", "DIGEST": first})
