@@ -19,6 +19,7 @@ import os
 import sqlite3
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -41,7 +42,7 @@ def _private(path: Path) -> None:
             os.chmod(name, 0o600)
 
 
-class Database:
+class Database(ABC):
     """One connection, used from the event loop, with the transaction discipline of the
     module docstring. Subclasses supply the connection (:class:`SqliteDatabase`, and
     ``manager.db_postgres.PostgresDatabase``); SQL is written once, with ``?``
@@ -57,33 +58,38 @@ class Database:
         self._after: list[Callable[[], None]] = []
 
     # -- what a backend provides ------------------------------------------------------
+    @abstractmethod
     def _begin(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _end(self, commit: bool) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _execute(self, sql: str, args: Sequence[Any]) -> Any:
         """A cursor with the statement executed (rows as :class:`Row`-like objects that
         index by name and by position)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def insert_id(self, sql: str, *args: Any) -> int:
         """Run an INSERT into a table with an ``id`` serial; returns the new id."""
-        raise NotImplementedError
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def has_table(self, name: str) -> bool:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def script(self, sql: str) -> None:
         """Run several statements (the schema), outside any transaction."""
-        raise NotImplementedError
 
     def json_text(self, column: str, key: str) -> str:
         """SQL for the text at ``key`` of a JSON ``column`` (``key`` is the code's own
@@ -93,6 +99,7 @@ class Database:
     def claim_sole_writer(self) -> None:
         """Called once by the manager that serves this database (a SQLite file has one
         writer process by construction: its connection's lock)."""
+        return None
 
     def schema_lock(self) -> AbstractContextManager[None]:
         """Held while the schema is checked and migrated at start-up."""

@@ -85,7 +85,7 @@ def search(st: State, task_ids: list[str], text: str,
     if not task_ids or not text:
         return []
     marks = ",".join("?" * len(task_ids))
-    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = "%" + _like_escape(text) + "%"
     text_of = st.db.json_text("data", "text")
     rows = st.db.all(
         f"SELECT id, seq, kind, unit, data, task_id FROM entries WHERE task_id IN ({marks}) "
