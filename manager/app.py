@@ -24,6 +24,7 @@ from manager import (
     instances_api,
     rerun,
     tf_state,
+    timers,
     validation,
     ws,
 )
@@ -40,17 +41,32 @@ log = structlog.get_logger("manager")
 _PRUNE_EVERY = 60.0
 
 
+def _watch_once(st: State) -> None:
+    """One pass: every replica beats and watches its own sessions; what must happen once
+    across replicas (leases, sweeping dead replicas, retention) runs where its timer is
+    claimed (manager.timers)."""
+    hub, rid, every = st.hub, st.bus.replica_id, st.settings.watchdog_interval
+    if not hub.replicas.beat():
+        # Another replica swept this one (it stalled past the TTL): the database no
+        # longer routes to these sessions, so let their delegates come back afresh.
+        hub.close_all("the manager replica lost its place; reconnect", 1012)
+    hub.check_sessions()
+    if timers.due(st.db, "leases", rid, every * 0.9):
+        hub.check_leases()
+        hub.sweep()
+    # A wake-up lost while a replica re-made its listening connection costs one pass.
+    hub.dispatch()
+    # A short retention (tests, small installs) is honoured promptly too.
+    if timers.due(st.db, "retention", rid, min(_PRUNE_EVERY, st.settings.retention)):
+        pruned = prune(st.db, now() - st.settings.retention)
+        if pruned:
+            log.info("pruned finished tasks", tasks=pruned)
+
+
 async def _watchdog(st: State) -> None:
-    last_prune = 0.0
     while True:
         try:
-            st.hub.check_leases()
-            # A short retention (tests, small installs) is honoured promptly too.
-            if now() - last_prune > min(_PRUNE_EVERY, st.settings.retention):
-                last_prune = now()
-                pruned = prune(st.db, now() - st.settings.retention)
-                if pruned:
-                    log.info("pruned finished tasks", tasks=pruned)
+            _watch_once(st)
         except Exception:
             log.exception("watchdog pass failed")
         await asyncio.sleep(st.settings.watchdog_interval)
@@ -66,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        listener = asyncio.create_task(st.bus.listen(), name="manager-bus")
         st.hub.recover()
         st.executions.resume()
         watchdog = asyncio.create_task(_watchdog(st), name="manager-watchdog")
@@ -73,13 +90,14 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            watchdog.cancel()
-            instance_timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
+            for task in (watchdog, instance_timer, listener):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             for session in list(st.hub.sessions.values()):
                 session.send(Disconnect(reason="manager shutting down", fatal=False))
                 session.close(1012, "manager shutting down")
+            st.hub.leave()
             st.db.close()
 
     app = FastAPI(

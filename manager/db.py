@@ -49,6 +49,10 @@ class Database(ABC):
     placeholders, in the subset both backends speak."""
 
     dialect = "sqlite"
+    # Row locks for a SELECT inside a transaction: SQLite has none (its one writer holds
+    # the whole database from BEGIN IMMEDIATE); PostgreSQL's replicas need them.
+    for_update = ""
+    skip_locked = ""
     # What a unique constraint's violation raises (a duplicate key).
     IntegrityError: type[Exception] = sqlite3.IntegrityError
 
@@ -95,11 +99,6 @@ class Database(ABC):
         """SQL for the text at ``key`` of a JSON ``column`` (``key`` is the code's own
         constant, never user input): the one expression the backends spell differently."""
         return f"json_extract({column}, '$.{key}')"
-
-    def claim_sole_writer(self) -> None:
-        """Called once by the manager that serves this database (a SQLite file has one
-        writer process by construction: its connection's lock)."""
-        return None
 
     def schema_lock(self) -> AbstractContextManager[None]:
         """Held while the schema is checked and migrated at start-up."""

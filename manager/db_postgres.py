@@ -10,7 +10,7 @@ statement has a time limit so a locked row cannot stall the loop for long."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,15 +20,12 @@ import structlog
 from psycopg.rows import RowMaker
 
 from manager.db import Database, DatabaseUnavailable
-from manager.errors import ManagerError
 
 log = structlog.get_logger("manager.db")
 
 # Serialises schema migration between replicas starting together (any constant will do;
 # this one spells "ecsdlgt" in ASCII).
 _SCHEMA_LOCK = 0x65637364_6C6774
-# Held for as long as a manager serves the database (see claim_sole_writer).
-_SERVING_LOCK = _SCHEMA_LOCK + 1
 
 
 class Row(tuple[Any, ...]):
@@ -89,6 +86,8 @@ def _display(url: str) -> str:
 
 class PostgresDatabase(Database):
     dialect = "postgresql"
+    for_update = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
     IntegrityError = psycopg.errors.UniqueViolation
 
     def __init__(self, url: str, *, statement_timeout_ms: int = 5000,
@@ -100,7 +99,6 @@ class PostgresDatabase(Database):
         self._options = f"-c statement_timeout={statement_timeout_ms}"
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Row] | None = None
-        self._sole_writer = False
         self._connect()
         from manager.schema import ensure_schema
 
@@ -114,8 +112,6 @@ class PostgresDatabase(Database):
                                          cursor_factory=psycopg.ClientCursor,
                                          options=self._options,
                                          connect_timeout=self._connect_timeout)
-            if self._sole_writer:
-                self._take_serving_lock(self._conn)
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(
                 f"cannot reach the database at {self.display_url}: "
@@ -198,24 +194,18 @@ class PostgresDatabase(Database):
         finally:
             self.run("SELECT pg_advisory_unlock(?)", _SCHEMA_LOCK)
 
-    def claim_sole_writer(self) -> None:
-        """Serve this database alone. The dispatcher, the watchdog and the execution
-        engine of one manager process assume no other process writes the same rows;
-        until they coordinate through the database (row locks, LISTEN/NOTIFY), a second
-        manager on the same database is refused rather than allowed to run a task twice.
-        The lock is the connection's: it goes when the process does."""
-        self._take_serving_lock(self.conn)
-        self._sole_writer = True
-
-    def _take_serving_lock(self, conn: psycopg.Connection[Row]) -> None:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_SERVING_LOCK,)).fetchone()
-        if not (row and row[0]):
-            conn.close()
-            raise ManagerError(
-                f"another manager already serves the database at {self.display_url}: one "
-                "manager process per database for now (several replicas on one database "
-                "are not supported yet); stop the other one, or give this one its own "
-                "database")
+    async def notifications(self, channel: str,
+                            on_listening: Callable[[], None]) -> AsyncIterator[str]:
+        """The payloads NOTIFY sends on ``channel``, from a connection of its own (the
+        main one is used synchronously from the event loop); ``on_listening`` runs once
+        LISTEN is in place, so what it reads cannot miss a notification."""
+        conn = await psycopg.AsyncConnection.connect(
+            self._url, autocommit=True, connect_timeout=self._connect_timeout)
+        async with conn:
+            await conn.execute(f"LISTEN {channel}")
+            on_listening()
+            async for note in conn.notifies():
+                yield note.payload
 
     def close(self) -> None:
         if self._conn is not None:

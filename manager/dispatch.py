@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from manager.db import Database, loads, now
 from manager.errors import ManagerError
@@ -91,7 +91,26 @@ def plan_assignments(queued: Sequence[Queued], sessions: Sequence[Slot]
     return plan
 
 
-def waiting_reason(sessions: Iterable[Session], account_id: str | None,
+class Connected(Protocol):
+    """A connected delegate as the planner's reasons need it: a local :class:`Session`
+    or a ``manager.replicas.Peer`` read from the database."""
+
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def tags(self) -> frozenset[str]: ...
+    @property
+    def task_types(self) -> frozenset[str]: ...
+    @property
+    def draining(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    def label(self) -> str: ...
+
+
+def waiting_reason(sessions: Iterable[Connected], account_id: str | None,
                    task_type: str, selectors: set[str] | frozenset[str]) -> str:
     """Why a queued task is still waiting, in words a user can act on. Pure."""
     live = [s for s in sessions if account_id is None or s.account_id == account_id]
@@ -125,12 +144,18 @@ def slot_of(session: Session) -> Slot:
 
 
 class Dispatcher:
+    """Assigns queued tasks to this replica's sessions. Other replicas may dispatch the
+    same queue at the same moment: each locks the rows it planned with ``FOR UPDATE SKIP
+    LOCKED`` (on PostgreSQL) and assigns only those it got, so a task is assigned once;
+    a task another replica holds is left to it, and planning starts again without it."""
+
     def __init__(self, db: Database, store: TaskStore) -> None:
         self.db = db
         self.store = store
 
     def dispatch(self, sessions: dict[str, Session]) -> None:
         """Assign queued tasks to sessions with credit, until nothing more fits."""
+        passed: set[str] = set()  # failed, or taken by another replica meanwhile
         while True:
             slots = [slot_of(s) for s in sessions.values()]
             if not any(s.credit > 0 and not s.draining for s in slots):
@@ -139,16 +164,27 @@ class Dispatcher:
                              selectors=frozenset(loads(r["selectors"])))
                       for r in self.db.all("SELECT task_id, account_id, type, selectors "
                                            "FROM tasks WHERE status = 'QUEUED' "
-                                           "ORDER BY created_at, task_id")]
+                                           "ORDER BY created_at, task_id")
+                      if r["task_id"] not in passed]
             plan = plan_assignments(queued, slots)
             if not plan:
                 return
             with self.db.tx():
-                refused = [task_id for task_id, session_id in plan
-                           if not self._assign(sessions[session_id], task_id)]
-            if not refused:
+                mine = self._lock(task_id for task_id, _ in plan)
+                for task_id, session_id in plan:
+                    if task_id not in mine or not self._assign(sessions[session_id], task_id):
+                        passed.add(task_id)
+            if not passed.intersection(t for t, _ in plan):
                 return
-            # A refused task freed its slot: plan again for the tasks behind it.
+            # A slot is still free: plan again for the tasks behind the ones passed.
+
+    def _lock(self, task_ids: Iterable[str]) -> set[str]:
+        """The planned tasks still QUEUED and not being assigned by another replica."""
+        ids = sorted(task_ids)
+        marks = ", ".join("?" for _ in ids)
+        return {r["task_id"] for r in self.db.all(
+            f"SELECT task_id FROM tasks WHERE task_id IN ({marks}) AND status = 'QUEUED' "
+            f"ORDER BY task_id{self.db.skip_locked}", *ids)}
 
     def _assign(self, session: Session, task_id: str) -> bool:
         """Persist one assignment and queue its frame; False if the frame cannot be

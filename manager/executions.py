@@ -242,7 +242,13 @@ class Executions:
             while self._pending:
                 eid = self._pending.pop(0)
                 try:
-                    self._advance(eid)
+                    # One replica at a time advances an execution: its row stays locked
+                    # (PostgreSQL) until the advance commits, and a replica waiting for
+                    # it then reads what the first one did.
+                    with self.db.tx():
+                        self.db.one("SELECT execution_id FROM executions WHERE "
+                                    f"execution_id = ?{self.db.for_update}", eid)
+                        self._advance(eid)
                 except Exception:
                     log.exception("execution could not advance", execution=eid)
                 self.signals.notify(f"execution:{eid}")

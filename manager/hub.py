@@ -1,25 +1,37 @@
 """The delegate side of the manager: the live sessions, and what each frame does.
 
 Everything here runs on the event loop and is synchronous: a frame comes in, the hub
-decides and writes to SQLite in one short transaction, and what it sends goes out after
-the commit. Dispatch happens on submit, on pull and on register — never on a timer.
+decides and writes to the database in one short transaction, and what it sends goes out
+after the commit. Dispatch happens on submit, on pull and on register (and, as a safety
+net for a lost wake-up, on each watchdog pass).
+
+Several replicas may serve one database: each holds the websockets of its own delegates
+(``sessions``); everything else is in the database. What one replica must tell another
+— a task was queued, a frame for a delegate it holds, a session to close — goes over the
+:class:`~manager.bus.Bus`.
 The concerns live in their own modules: :mod:`manager.registration` (who a delegate is,
 what it may resume), :mod:`manager.dispatch` (which task goes where), and
 :mod:`manager.leases` (when the manager stops waiting)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from pydantic import BaseModel
 
-from manager.db import Database, loads, now
+from manager import waiting
+from manager.bus import Bus
+from manager.db import Database, now
 from manager.dispatch import Dispatcher, waiting_reason
 from manager.frames import parse
 from manager.keys import SecretBox
 from manager.leases import Leases
 from manager.registration import Refusal, Registrar
+from manager.replicas import Replicas
 from manager.sessions import Session
 from manager.settings import Settings
 from manager.task_states import TaskEvent
@@ -53,14 +65,17 @@ CLOSE_SILENT = 4408  # the session sent nothing for longer than the lease
 
 class Hub:
     def __init__(self, settings: Settings, db: Database, box: SecretBox,
-                 store: TaskStore) -> None:
+                 store: TaskStore, bus: Bus) -> None:
         self.settings = settings
         self.db = db
         self.store = store
+        self.bus = bus
+        self.replicas = Replicas(db, bus.replica_id, settings.replica_ttl)
         self.registrar = Registrar(db, box, store)
         self.dispatcher = Dispatcher(db, store)
         self.leases = Leases(settings, db, store)
-        self.sessions: dict[str, Session] = {}  # session_id -> session
+        self.sessions: dict[str, Session] = {}  # session_id -> session (this replica's)
+        _subscribe(self, bus)
 
     @property
     def last_seen(self) -> dict[str, float]:
@@ -72,16 +87,29 @@ class Hub:
     # ------------------------------------------------------------------ start-up
 
     def recover(self) -> None:
-        """After a (re)start no session exists: unaccepted assignments go back to the
-        queue, running tasks keep a lease long enough for their delegate to reconnect."""
-        with self.db.tx():
-            for row in self.db.all("SELECT task_id FROM tasks WHERE status = 'ASSIGNED'"):
-                self._requeue(row["task_id"])
-            self.db.run("UPDATE delegates SET state = ? WHERE state != ?",
-                        DelegateState.DISCONNECTED.value, DelegateState.DISCONNECTED.value)
+        """At start-up this replica holds no session. Alone on the database (SQLite),
+        no session exists anywhere: every unaccepted assignment goes back to the queue.
+        With other replicas, only what dead ones held is swept (see :meth:`sweep`).
+        Running tasks keep a lease long enough for their delegates to reconnect."""
+        self.replicas.join()
+        self.sweep(every_other=self.db.dialect == "sqlite")
         self.refresh_waiting_reasons()
 
+    def sweep(self, *, every_other: bool = False) -> None:
+        """Forget dead replicas' sessions; requeue assignments no live session holds."""
+        requeued = 0
+        with self.db.tx():
+            for replica_id in self.replicas.dead(every_other=every_other):
+                requeued += sum(self._requeue(t) for t in self.replicas.forget(replica_id))
+                log.warning("swept a dead manager replica", replica=replica_id)
+            requeued += sum(self._requeue(t) for t in self.replicas.orphaned())
+        if requeued:
+            log.info("assignments nobody holds went back to the queue", tasks=requeued)
+            self.refresh_waiting_reasons()
+            self.queued()
+
     def _requeue(self, task_id: str, reason: str | None = None) -> bool:
+        """Back to the queue (call :meth:`queued` after, to wake the replicas)."""
         return self.store.try_apply(
             task_id, TaskEvent.REQUEUE, delegate_id=None, instance_id=None, session_id=None,
             assigned_at=None, waiting_reason=reason) is not None
@@ -92,18 +120,18 @@ class Hub:
         session, version = self.registrar.admit(reg, ws)
         session.defer = self.db.after_commit
         with self.db.tx():
-            self.registrar.store_delegate(session, reg)
+            self.registrar.store_delegate(session, reg, self.bus.replica_id)
             resumed = self.registrar.resume(session, reg.running_tasks)
+            # Assigned over an earlier session (perhaps on a replica that died) and not
+            # among what the delegate runs: the frame never reached it.
+            requeued = [t for t in self.registrar.unreceived(session) if self._requeue(t)]
             for task_id in resumed.lost:
                 self.store.finish(task_id, TaskStatus.LOST, error=(
                     f"delegate {reg.name} reconnected without this task; it is presumed "
                     "lost"))
-            for other in list(self.sessions.values()):
-                if other.delegate_id == session.delegate_id:
-                    other.send(Disconnect(reason="replaced by a newer session of the same "
-                                                 "delegate instance"))
-                    other.close(CLOSE_REPLACED, "replaced")
-                    self.detach(other, replaced=True)
+            self.replace(session.delegate_id, session.session_id)
+            self.bus.publish("replaced", f"{session.delegate_id} {session.session_id}",
+                             here=False)
             self.sessions[session.session_id] = session
             self.last_seen[session.delegate_id] = now()
             session.send(Registered(
@@ -118,8 +146,20 @@ class Hub:
         log.info("delegate registered", delegate=reg.name, account=reg.account_id,
                  instance=reg.instance_id, tags=sorted(reg.tags), resumed=len(resumed.acked))
         self.refresh_waiting_reasons()
+        if requeued:
+            self.queued()
         self.dispatch()
         return session
+
+    def replace(self, delegate_id: str, session_id: str) -> None:
+        """Close this replica's other sessions of the delegate instance (it came back on
+        ``session_id``, here or on another replica)."""
+        for other in list(self.sessions.values()):
+            if other.delegate_id == delegate_id and other.session_id != session_id:
+                other.send(Disconnect(reason="replaced by a newer session of the same "
+                                             "delegate instance"))
+                other.close(CLOSE_REPLACED, "replaced")
+                self.detach(other, replaced=True)
 
     def detach(self, session: Session, *, replaced: bool = False) -> None:
         """The session is gone: unaccepted assignments go back to the queue; running
@@ -129,14 +169,19 @@ class Hub:
         session.closed = True
         with self.db.tx():
             requeued = [r["task_id"] for r in self.db.all(
-                "SELECT task_id FROM tasks WHERE status = 'ASSIGNED' AND session_id = ?",
-                session.session_id) if self._requeue(r["task_id"])]
-            if not replaced:
-                self.db.run("UPDATE delegates SET state = ? WHERE delegate_id = ?",
-                            DelegateState.DISCONNECTED.value, session.delegate_id)
-        log.info("delegate session closed", delegate=session.name, requeued=len(requeued))
+                "SELECT task_id FROM tasks WHERE status = 'ASSIGNED' AND session_id = ? "
+                "ORDER BY task_id", session.session_id) if self._requeue(r["task_id"])]
+            # Only if the row is still this session's: the delegate may be back already,
+            # on this replica or another.
+            self.db.run("UPDATE delegates SET state = ?, session_id = NULL, replica_id = NULL "
+                        "WHERE delegate_id = ? AND session_id = ?",
+                        DelegateState.DISCONNECTED.value, session.delegate_id,
+                        session.session_id)
+        log.info("delegate session closed", delegate=session.name, requeued=len(requeued),
+                 replaced=replaced)
         self.refresh_waiting_reasons()
-        self.dispatch()
+        if requeued:
+            self.queued()
 
     def _session_of(self, delegate_id: str | None) -> Session | None:
         for s in self.sessions.values():
@@ -197,8 +242,9 @@ class Hub:
         elif isinstance(msg, Draining):
             session.draining = True
             session.credit = 0
-            self.db.run("UPDATE delegates SET state = ? WHERE delegate_id = ?",
-                        DelegateState.DRAINING.value, session.delegate_id)
+            self.db.run("UPDATE delegates SET state = ? WHERE delegate_id = ? AND "
+                        "session_id = ?", DelegateState.DRAINING.value, session.delegate_id,
+                        session.session_id)
             self.refresh_waiting_reasons()
         elif isinstance(msg, Register):
             session.send(Error(reason="already registered on this connection"))
@@ -231,7 +277,7 @@ class Hub:
         if row is None or row["status"] != TaskStatus.ASSIGNED:
             return
         self._requeue(task_id, f"rejected by delegate {session.name}: {reason}")
-        self.dispatch()
+        self.queued()
 
     def _task_message(self, session: Session, msg: TaskMessage) -> None:
         with self.db.tx():
@@ -246,31 +292,28 @@ class Hub:
     # ------------------------------------------------------------------ dispatch
 
     def dispatch(self) -> None:
-        """Assign queued tasks, oldest first, to sessions with credit."""
+        """Assign queued tasks, oldest first, to this replica's sessions with credit."""
         self.dispatcher.dispatch(self.sessions)
+
+    def queued(self) -> None:
+        """Tasks became QUEUED: dispatch here, and wake the other replicas to do so."""
+        self.bus.publish("dispatch", here=False)
+        self.dispatch()
 
     def waiting_reason(self, account_id: str | None, task_type: str,
                        selectors: set[str]) -> str:
-        return waiting_reason(self.sessions.values(), account_id, task_type, selectors)
+        return waiting_reason(self.replicas.connected(), account_id, task_type, selectors)
 
     def refresh_waiting_reasons(self, task_ids: list[str] | None = None) -> None:
-        rows = self.db.all("SELECT task_id, account_id, type, selectors, waiting_reason "
-                           "FROM tasks WHERE status = 'QUEUED'")
-        if task_ids is not None:
-            wanted = set(task_ids)
-            rows = [r for r in rows if r["task_id"] in wanted]
-        changes = []
-        for row in rows:
-            reason = self.waiting_reason(row["account_id"], row["type"],
-                                         set(loads(row["selectors"])))
-            if (row["waiting_reason"] or "").startswith("rejected by") and \
-                    reason.startswith("waiting for a free slot"):
-                continue
-            if reason != row["waiting_reason"]:
-                changes.append((reason, row["task_id"]))
-        if changes:
-            with self.db.tx():
-                self.db.many("UPDATE tasks SET waiting_reason = ? WHERE task_id = ?", changes)
+        waiting.refresh(self.db, self.replicas.connected(), task_ids)
+
+    def send_to(self, delegate_id: str | None, msg: BaseModel) -> None:
+        """Send to the delegate's live session, on this replica or another one."""
+        session = self._session_of(delegate_id)
+        if session is not None:
+            session.send(msg)
+        elif delegate_id is not None:
+            self.bus.publish("send", f"{delegate_id} {msg.model_dump_json()}", here=False)
 
     # ------------------------------------------------------------------ API actions
 
@@ -278,7 +321,7 @@ class Hub:
         with self.db.tx():
             task_id = self.store.create(spec)
             self.refresh_waiting_reasons([task_id])
-        self.dispatch()
+        self.queued()
         return task_id
 
     def abort(self, task_id: str, reason: str) -> Any:
@@ -294,24 +337,27 @@ class Hub:
             if row["status"] == TaskStatus.ASSIGNED:
                 # Not accepted yet: it never started, so it ends now; tell the delegate.
                 self.store.finish(task_id, TaskStatus.ABORTED, error=reason)
-            session = self._session_of(row["delegate_id"])
-            if session is not None:
-                session.send(Abort(task_id=task_id, reason=reason))
+            self.send_to(row["delegate_id"], Abort(task_id=task_id, reason=reason))
         return self.store.get(task_id)
 
     def revoke(self, token_id: str) -> bool:
         changed = self.db.run("UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND "
                               "revoked_at IS NULL", now(), token_id)
+        self.bus.publish("revoke", token_id, here=False)
+        self.close_token(token_id)
+        return changed > 0
+
+    def close_token(self, token_id: str) -> None:
         for session in list(self.sessions.values()):
             if session.token_id == token_id:
                 session.send(Disconnect(reason=f"token {token_id} was revoked", fatal=True))
                 session.close(CLOSE_REVOKED, "token revoked")
                 self.detach(session)
-        return changed > 0
 
     # ------------------------------------------------------------------ watchdog
 
-    def check_leases(self) -> None:
+    def check_sessions(self) -> None:
+        """Close this replica's sessions that went silent past the lease."""
         for session in self.leases.silent(list(self.sessions.values())):
             log.warning("closing a silent delegate session", delegate=session.name,
                         lease=self.settings.lease_ttl)
@@ -319,5 +365,72 @@ class Hub:
                                            f"({self.settings.lease_ttl:g}s)"))
             session.close(CLOSE_SILENT, "silent past the lease")
             self.detach(session)
-        self.leases.expire({s.delegate_id: s for s in self.sessions.values()})
 
+    def check_leases(self) -> None:
+        """End running tasks past their lease or timeout (one replica at a time runs
+        this: see manager.timers)."""
+        for ex in self.leases.expire():
+            self.send_to(ex.delegate_id, Abort(task_id=ex.task_id, reason=ex.abort_reason))
+
+    def leave(self) -> None:
+        """A clean stop: release what this replica holds now, not a TTL later."""
+        try:
+            with self.db.tx():
+                requeued = [t for t in self.replicas.forget(self.bus.replica_id)
+                            if self._requeue(t)]
+                if requeued:
+                    self.bus.publish("dispatch", here=False)
+        except Exception:
+            log.exception("could not release this replica's sessions at shutdown")
+
+    def close_all(self, reason: str, code: int) -> None:
+        for session in list(self.sessions.values()):
+            session.send(Disconnect(reason=reason, fatal=False))
+            session.close(code, reason)
+            self.detach(session)
+
+
+def _subscribe(hub: Hub, bus: Bus) -> None:
+    """What the other replicas' messages do here."""
+    loop_wake = _Coalesced(hub.dispatch)
+    bus.on("dispatch", lambda _arg: loop_wake())
+    bus.on_connect.append(loop_wake)  # catch up on what was announced while away
+    bus.on("revoke", hub.close_token)
+
+    def replaced(arg: str) -> None:
+        delegate_id, _, session_id = arg.partition(" ")
+        hub.replace(delegate_id, session_id)
+
+    def send(arg: str) -> None:
+        delegate_id, _, frame = arg.partition(" ")
+        session = hub._session_of(delegate_id)
+        if session is not None:
+            session.send_text(frame)
+
+    bus.on("replaced", replaced)
+    bus.on("send", send)
+
+
+class _Coalesced:
+    """Call ``fn`` once on the next loop turn however many wake-ups came meanwhile (a
+    burst of submits on other replicas is one dispatch here)."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+        self.pending = False
+
+    def __call__(self) -> None:
+        if self.pending:
+            return
+        self.pending = True
+        try:
+            asyncio.get_running_loop().call_soon(self._run)
+        except RuntimeError:  # no loop (a synchronous caller): now
+            self._run()
+
+    def _run(self) -> None:
+        self.pending = False
+        try:
+            self.fn()
+        except Exception:
+            log.exception("dispatch after a wake-up failed")

@@ -87,7 +87,7 @@ class InstanceSync:
                     submitted.append(task_id)
                     continue
             spec = self._task(reach_key, rows)
-            reason = unanswerable(self.st.hub.sessions.values(), spec.account_id,
+            reason = unanswerable(self.st.hub.replicas.connected(), spec.account_id,
                                   spec.type, set(spec.selectors))
             if reason is not None:
                 self.store.unreachable(_keys(reach_key, rows), reason)

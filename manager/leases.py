@@ -20,12 +20,13 @@ from manager.db import Database, now
 from manager.sessions import Session
 from manager.settings import Settings
 from manager.taskstore import TaskStore
-from wire.protocol import Abort, TaskStatus
+from wire.protocol import TaskStatus
 
 
 @dataclass(frozen=True)
 class Expiry:
     task_id: str
+    delegate_id: str | None
     status: TaskStatus
     error: str
     abort_reason: str
@@ -34,17 +35,20 @@ class Expiry:
 def expiries(rows: list[Any], last_seen: dict[str, float], *, t: float, ttl: float,
              not_before: float) -> list[Expiry]:
     """Which running tasks end now, and how. Pure: ``rows`` are running tasks
-    (task_id, delegate_id, started_at, timeout, name)."""
+    (task_id, delegate_id, started_at, timeout, name, last_heartbeat). A delegate was last
+    seen at the later of what this replica saw and its last heartbeat, which any replica
+    may have stored."""
     out = []
     for row in rows:
-        seen = last_seen.get(row["delegate_id"] or "", 0.0)
+        seen = max(last_seen.get(row["delegate_id"] or "", 0.0),
+                   row["last_heartbeat"] or 0.0)
         name = row["name"] or "?"
         if t > max(seen + ttl, not_before):
-            out.append(Expiry(row["task_id"], TaskStatus.LOST,
+            out.append(Expiry(row["task_id"], row["delegate_id"], TaskStatus.LOST,
                               f"delegate {name} stopped answering; its tasks are presumed "
                               "lost", "lease expired"))
         elif row["started_at"] and t > row["started_at"] + row["timeout"] + ttl:
-            out.append(Expiry(row["task_id"], TaskStatus.TIMED_OUT,
+            out.append(Expiry(row["task_id"], row["delegate_id"], TaskStatus.TIMED_OUT,
                               f"no result from delegate {name} within the task's timeout "
                               f"({row['timeout']:g}s) plus the lease ({ttl:g}s)",
                               "timed out"))
@@ -71,17 +75,12 @@ class Leases:
         return [s for s in sessions if not s.closed
                 and t > s.last_frame + self.settings.lease_ttl]
 
-    def expire(self, session_of: dict[str, Session]) -> None:
-        """End the running tasks whose lease or timeout ran out; tell their delegate
-        (``session_of``: delegate_id -> live session) to stop them."""
+    def expire(self) -> list[Expiry]:
+        """End the running tasks whose lease or timeout ran out; return them (the caller
+        tells their delegates to stop them)."""
         rows = self.db.all("SELECT t.task_id, t.delegate_id, t.started_at, t.timeout, "
-                           "d.name FROM tasks t LEFT JOIN delegates d ON "
+                           "d.name, d.last_heartbeat FROM tasks t LEFT JOIN delegates d ON "
                            "d.delegate_id = t.delegate_id WHERE t.status = 'RUNNING'")
-        for ex in expiries(rows, self.last_seen, t=now(), ttl=self.settings.lease_ttl,
-                           not_before=self.not_before):
-            if not self.store.finish(ex.task_id, ex.status, error=ex.error):
-                continue
-            row = self.store.get(ex.task_id)
-            session = session_of.get(row["delegate_id"]) if row is not None else None
-            if session is not None:
-                session.send(Abort(task_id=ex.task_id, reason=ex.abort_reason))
+        return [ex for ex in expiries(rows, self.last_seen, t=now(),
+                                      ttl=self.settings.lease_ttl, not_before=self.not_before)
+                if self.store.finish(ex.task_id, ex.status, error=ex.error)]

@@ -17,8 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from manager.accounts import AccountRequired, account_for
 from manager.api import require_admin, state
 from manager.db import loads
-from manager.dispatch import waiting_reason
-from manager.sessions import Session
+from manager.dispatch import Connected, waiting_reason
 from manager.state import State
 from manager.taskstore import FINISHED, NewTask
 from wire.lookups import KINDS, LOOKUP_TIMEOUT, MAX_LOOKUP_TIMEOUT, LookupKind, cli_flag
@@ -42,7 +41,7 @@ class NoDelegate(Exception):
     """No connected delegate could take the look-up (the message says why)."""
 
 
-def unanswerable(sessions: Iterable[Session], account_id: str | None, task_type: str,
+def unanswerable(sessions: Iterable[Connected], account_id: str | None, task_type: str,
                  selectors: set[str]) -> str | None:
     """Why no connected delegate can take the task now or soon, or None when one can
     (it may still be busy: then the look-up waits for a slot within its timeout). Pure."""
@@ -75,7 +74,7 @@ def lookup_params(spec: LookupKind, region: str, given: dict[str, str | None],
 async def run_lookup(st: State, spec: NewTask) -> dict[str, Any]:
     """Submit the look-up and wait for its result; raise NoDelegate at once when nobody
     can take it, TimeoutError (after aborting it) when the answer does not come."""
-    reason = unanswerable(st.hub.sessions.values(), spec.account_id, spec.type,
+    reason = unanswerable(st.hub.replicas.connected(), spec.account_id, spec.type,
                           set(spec.selectors))
     if reason is not None:
         raise NoDelegate(reason)

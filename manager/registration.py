@@ -97,21 +97,31 @@ class Registrar:
             draining=reg.draining, last_frame=now())
         return session, max(common)
 
-    def store_delegate(self, session: Session, reg: Register) -> None:
+    def store_delegate(self, session: Session, reg: Register, replica_id: str) -> None:
         t = now()
         state = DelegateState.DRAINING if reg.draining else DelegateState.CONNECTED
         self.db.run(
             "INSERT INTO delegates (delegate_id, account_id, name, instance_id, token_id, "
             "tags, version, hostname, capacity, task_types, state, connected_at, "
-            "last_heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "last_heartbeat, session_id, replica_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (delegate_id) DO UPDATE SET tags = excluded.tags, "
             "version = excluded.version, hostname = excluded.hostname, "
             "capacity = excluded.capacity, task_types = excluded.task_types, "
             "state = excluded.state, connected_at = excluded.connected_at, "
-            "last_heartbeat = excluded.last_heartbeat, token_id = excluded.token_id",
+            "last_heartbeat = excluded.last_heartbeat, token_id = excluded.token_id, "
+            "session_id = excluded.session_id, replica_id = excluded.replica_id",
             session.delegate_id, reg.account_id, reg.name, reg.instance_id,
             session.token_id, dumps(sorted(reg.tags)), reg.version, reg.hostname,
-            reg.capacity, dumps(sorted(reg.task_types)), state.value, t, t)
+            reg.capacity, dumps(sorted(reg.task_types)), state.value, t, t,
+            session.session_id, replica_id)
+
+    def unreceived(self, session: Session) -> list[str]:
+        """Tasks assigned to this delegate over an earlier session that the registration
+        did not list as running (after :meth:`resume`, which started those it lists)."""
+        return [r["task_id"] for r in self.db.all(
+            "SELECT task_id FROM tasks WHERE status = 'ASSIGNED' AND delegate_id = ? AND "
+            "(session_id IS NULL OR session_id != ?) ORDER BY task_id",
+            session.delegate_id, session.session_id)]
 
     def resume(self, session: Session, running: list[str]) -> Resumed:
         """Reconcile the tasks a registering delegate says it runs with what the

@@ -31,6 +31,9 @@ class Settings(BaseModel):
     retention: Duration = 7 * 86400.0
     # How often the watchdog looks at leases, timeouts and retention.
     watchdog_interval: Duration = 1.0
+    # A replica whose heartbeat (one per watchdog pass) is older than this is dead: its
+    # sessions are forgotten and their unaccepted assignments requeued (manager/replicas).
+    replica_ttl: Duration = 10.0
     register_timeout: Duration = 10.0
     # A new HTTP connection must send its request headers within this, and one client
     # address may hold at most this many HTTP connections (see manager/http_guard.py).

@@ -1,4 +1,8 @@
-"""Wake-ups for long-polling readers (log followers, execution watchers) without polling."""
+"""Wake-ups for long-polling readers (log followers, execution watchers) without polling.
+
+A follower may be on another replica than the one that stored what it waits for: each
+notification also goes over the bus (``signal``), and a replica notifies its own waiters
+when another one tells it to."""
 
 from __future__ import annotations
 
@@ -6,12 +10,22 @@ import asyncio
 import contextlib
 from collections import defaultdict
 
+from manager.bus import Bus
+
 
 class Signals:
-    def __init__(self) -> None:
+    def __init__(self, bus: Bus | None = None) -> None:
         self._waiters: defaultdict[str, list[asyncio.Future[None]]] = defaultdict(list)
+        self._bus = bus
+        if bus is not None:
+            bus.on("signal", self._wake)
 
     def notify(self, key: str) -> None:
+        self._wake(key)
+        if self._bus is not None:
+            self._bus.publish("signal", key, here=False)
+
+    def _wake(self, key: str) -> None:
         for fut in self._waiters.pop(key, []):
             if not fut.done():
                 fut.set_result(None)

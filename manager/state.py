@@ -1,4 +1,4 @@
-"""Everything one running manager holds, built once at start-up."""
+"""Everything one running manager replica holds, built once at start-up."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from manager.bus import Bus
 from manager.db import Database, open_database
 from manager.errors import ManagerError
 from manager.executions import Executions
@@ -13,6 +14,7 @@ from manager.files import FileStore
 from manager.hub import Hub
 from manager.idempotency import Idempotency
 from manager.keys import SecretBox, load_admin_token
+from manager.naming import new_id
 from manager.settings import Settings
 from manager.signals import Signals
 from manager.taskstore import TaskStore
@@ -38,6 +40,7 @@ class State:
     box: SecretBox
     admin_token: str
     admin_token_file: Path | None
+    bus: Bus
     signals: Signals
     store: TaskStore
     hub: Hub
@@ -50,15 +53,16 @@ class State:
         if settings.db_url:
             _require_shared_keys(settings)
         db = open_database(settings.db_url or settings.db_path)
-        db.claim_sole_writer()
+        bus = Bus(db, new_id("rep"))
         box = SecretBox.load(settings.db_path, settings.secret_key)
         admin_token, token_file = load_admin_token(settings.db_path, settings.admin_token)
-        signals = Signals()
+        signals = Signals(bus)
         store = TaskStore(db, box, settings.max_log_bytes)
         store.on_entries.append(lambda task_id: signals.notify(f"task:{task_id}"))
-        hub = Hub(settings, db, box, store)
+        hub = Hub(settings, db, box, store, bus)
         executions = Executions(db, box, hub, store, signals)
         return cls(settings=settings, db=db, box=box, admin_token=admin_token,
-                   admin_token_file=token_file, signals=signals, store=store, hub=hub,
+                   admin_token_file=token_file, bus=bus, signals=signals, store=store,
+                   hub=hub,
                    executions=executions, files=FileStore(db, settings.max_file_bytes),
                    idempotency=Idempotency(db, box))

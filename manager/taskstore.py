@@ -93,7 +93,10 @@ class TaskStore:
         if unknown:
             raise ValueError(f"not a task field: {sorted(unknown)}")
         with self.db.tx():
-            row = self.db.one("SELECT status FROM tasks WHERE task_id = ?", task_id)
+            # Locked (on PostgreSQL) until the commit: another replica's change of this
+            # task waits for ours, then reads what we wrote.
+            row = self.db.one(f"SELECT status FROM tasks WHERE task_id = ?"
+                              f"{self.db.for_update}", task_id)
             if row is None:
                 raise KeyError(task_id)
             old = TaskStatus(row["status"])
@@ -103,7 +106,7 @@ class TaskStore:
                 f"UPDATE tasks SET status = ?{', ' + sets if sets else ''} "
                 "WHERE task_id = ? AND status = ?",
                 new.value, *fields.values(), task_id, old.value)
-            if changed != 1:  # cannot happen inside the transaction; kept as a guard
+            if changed != 1:  # cannot happen under the lock; kept as a guard
                 raise IllegalTransition("task", old, event)
         return new
 
@@ -157,8 +160,10 @@ class TaskStore:
         highest contiguous seq held (a duplicate or a gap changes nothing)."""
         finished_now: TaskStatus | None = None
         with self.db.tx():
+            # Locked until the commit: a resend reaching another replica while this one
+            # stores the same seq waits, then finds it held.
             row = self.db.one("SELECT status, last_seq, log_bytes, truncated FROM tasks "
-                              "WHERE task_id = ?", task_id)
+                              f"WHERE task_id = ?{self.db.for_update}", task_id)
             if row is None:
                 return 0
             last = int(row["last_seq"])

@@ -260,3 +260,29 @@ CREATE TABLE execution_inputs (
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+CREATE TABLE replicas (
+    replica_id TEXT NOT NULL, 
+    hostname TEXT NOT NULL, 
+    pid INTEGER NOT NULL, 
+    started_at FLOAT(53) NOT NULL, 
+    heartbeat_at FLOAT(53) NOT NULL, 
+    PRIMARY KEY (replica_id)
+);
+
+CREATE TABLE timers (
+    name TEXT NOT NULL, 
+    owner TEXT NOT NULL, 
+    until FLOAT(53) NOT NULL, 
+    PRIMARY KEY (name)
+);
+
+ALTER TABLE delegates ADD COLUMN session_id TEXT;
+
+ALTER TABLE delegates ADD COLUMN replica_id TEXT;
+
+CREATE INDEX delegates_by_replica ON delegates (replica_id);
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+

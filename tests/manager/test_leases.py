@@ -116,7 +116,7 @@ async def test_a_silent_session_is_closed_and_its_assigned_task_requeued(
 
 def test_no_lease_expires_before_the_delegates_could_reconnect() -> None:
     rows = [{"task_id": "t1", "delegate_id": "d1", "started_at": 100.0, "timeout": 3600.0,
-             "name": "d"}]
+             "name": "d", "last_heartbeat": None}]
     # Manager started at 100 with lease 30 and grace 60: nothing before 190.
     assert expiries(rows, {}, t=189.0, ttl=30.0, not_before=190.0) == []
     assert [e.status for e in expiries(rows, {}, t=191.0, ttl=30.0, not_before=190.0)] == \
@@ -126,6 +126,9 @@ def test_no_lease_expires_before_the_delegates_could_reconnect() -> None:
     timed_out = expiries([{**rows[0], "timeout": 10.0}], {"d1": 200.0}, t=205.0, ttl=30.0,
                          not_before=0.0)
     assert [e.status for e in timed_out] == [TaskStatus.TIMED_OUT]
+    # A heartbeat another replica stored counts as much as a frame seen here.
+    assert expiries([{**rows[0], "last_heartbeat": 180.0}], {}, t=205.0, ttl=30.0,
+                    not_before=0.0) == []
 
 
 async def _acked(d: FakeDelegate, task_id: str, seq: int) -> bool:

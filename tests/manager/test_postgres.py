@@ -12,7 +12,6 @@ import pytest
 
 from manager.app import ManagerServer
 from manager.db import DatabaseUnavailable
-from manager.errors import ManagerError
 from manager.settings import Settings
 from testkit.postgres import PostgresServer, postgres_server
 from tests.manager.conftest import ADMIN, SECRET_KEY
@@ -75,23 +74,3 @@ async def test_the_api_answers_503_while_the_database_is_down(
             assert [t["task_id"] for t in up.json()["tasks"]] == [made.json()["task_id"]]
     finally:
         await server.stop()
-
-
-async def test_a_second_manager_on_the_same_database_is_refused(
-        pg: PostgresServer, tmp_path: Path) -> None:
-    """Until replicas coordinate through the database, two would both dispatch the same
-    queued task; the second is refused, saying why, and the first keeps serving."""
-    url = pg.database("shared")
-    first = ManagerServer(Settings(db_path=tmp_path / "a.db", db_url=url, admin_token=ADMIN,
-                                   secret_key=SECRET_KEY))
-    await first.start()
-    try:
-        with pytest.raises(ManagerError, match="another manager already serves the "
-                                               "database at postgresql://"):
-            ManagerServer(Settings(db_path=tmp_path / "b.db", db_url=url,
-                                   admin_token=ADMIN, secret_key=SECRET_KEY))
-        async with httpx.AsyncClient(base_url=first.url, timeout=10,
-                                     headers={"Authorization": f"Bearer {ADMIN}"}) as http:
-            assert (await http.get("/api/tasks")).status_code == 200
-    finally:
-        await first.stop()
