@@ -73,13 +73,12 @@ class Idempotency:
 def _digest_key(db: Database, box: SecretBox) -> bytes:
     """A random key made once per database, stored sealed like every other secret."""
     with db.tx():
+        # Replicas starting together on a new database each offer a key; the first one
+        # stored is the one every replica then reads.
+        db.run("INSERT INTO meta (name, value) VALUES ('idempotency_digest_key', ?) "
+               "ON CONFLICT (name) DO NOTHING", box.seal(secrets.token_hex(32)))
         row = db.one("SELECT value FROM meta WHERE name = 'idempotency_digest_key'")
-        if row is None:
-            key = secrets.token_hex(32)
-            db.run("INSERT INTO meta (name, value) VALUES ('idempotency_digest_key', ?)",
-                   box.seal(key))
-        else:
-            key = str(box.open(row["value"]))
+        key = str(box.open(row["value"]))
     return bytes.fromhex(key)
 
 
