@@ -151,6 +151,7 @@ class LoadBalancer:
     def start(self, timeout: float = 10.0) -> LoadBalancer:
         """Start HAProxy and return once every backend is UP (or ``timeout``)."""
         binary = haproxy_binary()
+        self.dir.mkdir(parents=True, exist_ok=True)
         # The port is free when chosen, not when bound: another process may take it
         # between the two, so a refused bind is tried again on a new port.
         for _attempt in range(3):
@@ -229,12 +230,19 @@ class LoadBalancer:
                 chunks.append(chunk)
         return b"".join(chunks).decode()
 
+    def _servers(self) -> list[dict[str, str]]:
+        text = self.admin("show stat").lstrip("# ")
+        return [row for row in csv.DictReader(io.StringIO(text))
+                if row["pxname"] == "replicas" and row["svname"] not in ("BACKEND", "FRONTEND")]
+
     def states(self) -> dict[str, str]:
         """Each server's status as HAProxy sees it: ``UP``, ``DOWN``, ``UP 1/2``, ..."""
-        text = self.admin("show stat").lstrip("# ")
-        rows = csv.DictReader(io.StringIO(text))
-        return {row["svname"]: row["status"] for row in rows
-                if row["pxname"] == "replicas" and row["svname"] not in ("BACKEND", "FRONTEND")}
+        return {row["svname"]: row["status"] for row in self._servers()}
+
+    def sessions(self) -> dict[str, int]:
+        """Each server's open sessions (health checks are not counted): with no request
+        in flight, a server with sessions holds delegates' websockets."""
+        return {row["svname"]: int(row["scur"] or 0) for row in self._servers()}
 
     def wait_states(self, want: dict[str, str], timeout: float = 10.0) -> None:
         """Until each named server has the wanted status (``UP`` / ``DOWN``)."""
