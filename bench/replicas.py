@@ -6,8 +6,10 @@ manager, and on PostgreSQL with three replicas behind HAProxy (testkit/loadbalan
   replica picked at random;
 * dispatched per second at saturation: D delegates of C slots each, a burst of N cheap
   tasks submitted concurrently (64 requests in flight) to random replicas; the rate is
-  N / (last task's start on a delegate - first submit). Each task's runs are counted on
-  the delegates, so a task started twice (or never) shows;
+  N / (last task's start on a delegate - first submit); beside it, accepted/s, how fast
+  the API took the N submissions (when the two are equal, submission is the limit, not
+  dispatch). Each task's runs are counted on the delegates, so a task started twice (or
+  never) shows;
 * reconnect after SIGKILL: one replica is killed; the time until every delegate that
   was on it is registered again, seen through the API's delegate list (a new
   ``connected_at``). With one manager there is nowhere else to go: it is started again
@@ -214,12 +216,12 @@ async def run_one(name: str, workdir: Path, pg: Any,
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    head = ("| configuration | submit->start p50 / p99 | dispatched/s (N) | never / twice "
-            "| reconnect after SIGKILL |\n|---|---|---|---|---|")
+    head = ("| configuration | submit->start p50 / p99 | dispatched/s (N) | accepted/s "
+            "| never / twice | reconnect after SIGKILL |\n|---|---|---|---|---|---|")
     rows = [head]
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['label']} | not measured: {r['error']} | | | |")
+            rows.append(f"| {r['label']} | not measured: {r['error']} | | | | |")
             continue
         lat, sat, rec = r["latency"], r["saturation"], r["reconnect"]
         moved = (f"{rec['reconnect_s']:.2f} s ({rec['delegates_moved']} delegates"
@@ -227,6 +229,7 @@ def table(results: list[dict[str, Any]]) -> str:
                     else ")"))
         rows.append(f"| {r['label']} | {lat['p50_ms']:.1f} / {lat['p99_ms']:.1f} ms | "
                     f"{sat['dispatched_per_s']:.0f} ({sat['tasks']}) | "
+                    f"{sat['tasks'] / sat['submit_s']:.0f} | "
                     f"{sat['never_started']} / {sat['started_twice']} | {moved} |")
     return "\n".join(rows)
 
