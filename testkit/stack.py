@@ -367,3 +367,31 @@ def dump_database(target: str | Path) -> str:
             for row in con.execute(f'SELECT * FROM "{table}"'):
                 out.append(f"{table}: {row!r}")
         return "\n".join(out)
+
+
+# ---------------------------------------------------------------------- replicas (issue 14)
+
+
+@contextlib.asynccontextmanager
+async def running_replicas(workdir: Path, count: int, *, db: str | None = None,
+                           **kw: Any) -> AsyncIterator[list[ManagerProcess]]:
+    """``count`` managers on ONE database, each on its own port with its own folder
+    (``workdir/replica-<i>``, for its log). The database is ``db``, else a new one on this
+    test run's PostgreSQL server: replicas need PostgreSQL whatever TEST_MANAGER_DB says."""
+    if db is None:
+        from testkit.postgres import shared_server
+
+        db = await asyncio.to_thread(shared_server().database_for, str(workdir))
+    replicas: list[ManagerProcess] = []
+    try:
+        # One after the other: the first runs the migrations, the others find them done.
+        for i in range(1, count + 1):
+            folder = workdir / f"replica-{i}"
+            folder.mkdir(parents=True, exist_ok=True)
+            replica = ManagerProcess(folder, db=db, **kw)
+            replicas.append(replica)
+            await asyncio.to_thread(replica.start)
+        yield replicas
+    finally:
+        for replica in replicas:
+            await asyncio.to_thread(replica.stop)
