@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from testkit.loadbalancer import REPLICA_HEADER, LoadBalancer
 from testkit.stack import (
@@ -25,10 +24,6 @@ from testkit.stack import (
 )
 
 
-# Until several replicas may serve one database (issue 14's manager work), the second
-# replica is refused at start; strict, so this fails the day it passes: drop the mark then.
-@pytest.mark.xfail(raises=RuntimeError, strict=True,
-                   reason="a second manager on one database is refused until replicas land")
 async def test_a_delegate_moves_to_the_other_replica_and_its_task_finishes(
         tmp_path: Path) -> None:
     args = ("--heartbeat-interval", "0.5s")
