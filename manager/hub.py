@@ -320,8 +320,11 @@ class Hub:
     def submit(self, spec: NewTask) -> str:
         with self.db.tx():
             task_id = self.store.create(spec)
-            self.refresh_waiting_reasons([task_id])
-        self.queued()
+            self.queued()
+            # Assigned at once (the common case): no reason to store. Else say why.
+            if self.db.one("SELECT 1 FROM tasks WHERE task_id = ? AND status = 'QUEUED'",
+                           task_id) is not None:
+                self.refresh_waiting_reasons([task_id])
         return task_id
 
     def abort(self, task_id: str, reason: str) -> Any:

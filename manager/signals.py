@@ -21,9 +21,12 @@ class Signals:
             bus.on("signal", self._wake)
 
     def notify(self, key: str) -> None:
-        self._wake(key)
-        if self._bus is not None:
-            self._bus.publish("signal", key, here=False)
+        """Wake ``key``'s waiters on every replica once the open transaction commits (at
+        once outside one)."""
+        if self._bus is None:
+            self._wake(key)
+        else:
+            self._bus.publish("signal", key)
 
     def _wake(self, key: str) -> None:
         for fut in self._waiters.pop(key, []):

@@ -145,8 +145,11 @@ class TaskStore:
 
     def changed(self, task_id: str) -> None:
         """Wake whoever follows the task, once what changed is committed."""
+        # Called inside the transaction: a callback defers what it does to the commit
+        # itself (Signals.notify does), and a NOTIFY to the other replicas then rides on
+        # this transaction's commit instead of costing one of its own.
         for cb in self.on_entries:
-            self.db.after_commit(lambda cb=cb: cb(task_id))  # type: ignore[misc]
+            cb(task_id)
 
     def _after_finish(self, task_id: str, status: TaskStatus) -> None:
         self.changed(task_id)
