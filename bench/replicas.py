@@ -158,11 +158,25 @@ async def _connected_since(api: ManagerApi, since: float) -> set[str]:
             if d["state"] == "connected" and (d["connected_at"] or 0) > since}
 
 
+def _on_victim(setup: Setup, delegates: list[DelegateRunner]) -> set[str]:
+    """The delegates whose websocket HAProxy forwards to the first replica (all of them
+    when there is one manager), by their sockets' local ports."""
+    names = {d.delegate.settings.delegate_name: d for d in delegates}
+    if setup.lb is None:
+        return set(names)
+    routes = setup.lb.routes()
+    on: set[str] = set()
+    for name, d in names.items():
+        # The agent keeps its websocket to itself; its local port is all this needs.
+        ws = getattr(d.delegate.session, "_ws", None)
+        if ws is not None and routes.get(ws.local_address[1]) == "m1":
+            on.add(name)
+    return on
+
+
 async def reconnect(setup: Setup, delegates: list[DelegateRunner]) -> dict[str, float]:
     victim = setup.managers[0]
-    affected = len(delegates)
-    if setup.lb is not None:  # with no request in flight, its sessions are websockets
-        affected = setup.lb.sessions()["m1"]
+    affected = _on_victim(setup, delegates)
     killed_at = time.time()
     t0 = time.perf_counter()
     await asyncio.to_thread(victim.kill)
@@ -170,18 +184,17 @@ async def reconnect(setup: Setup, delegates: list[DelegateRunner]) -> dict[str, 
     if setup.lb is None:  # one manager: nowhere else to go, so it comes back at once
         await asyncio.to_thread(victim.start)
         restart = time.perf_counter() - t0
-    api_client = _client(setup.front)
-    async with api_client:
+    async with _client(setup.front) as api_client:
         api = ManagerApi(api_client)
-        await wait_for(lambda: _count_at_least(api, killed_at, affected), timeout=60,
-                       interval=0.01, what=f"{affected} delegates to register again")
-    return {"delegates_moved": affected, "reconnect_s": time.perf_counter() - t0,
+        await wait_for(lambda: _all_back(api, killed_at, affected), timeout=60,
+                       interval=0.01, what=f"{sorted(affected)} to register again")
+    return {"delegates_moved": len(affected), "reconnect_s": time.perf_counter() - t0,
             "restart_s": restart}
 
 
-async def _count_at_least(api: ManagerApi, since: float, want: int) -> bool:
+async def _all_back(api: ManagerApi, since: float, names: set[str]) -> bool:
     with contextlib.suppress(httpx.HTTPError):
-        return len(await _connected_since(api, since)) >= want
+        return names <= await _connected_since(api, since)
     return False
 
 

@@ -98,6 +98,9 @@ async def test_a_delegate_websocket_passes_through_and_comes_back_after_its_repl
                 async with DelegateRunner(lb.url, token, tags=("lb",)) as d:
                     await d.registered()
                     assert lb.sessions() == {"m1": 1}, lb.sessions()
+                    ws = d.delegate.session._ws  # its local port is what HAProxy routes
+                    assert ws is not None
+                    assert lb.routes() == {ws.local_address[1]: "m1"}
                     task_id = await api.submit({"type": "test.echo", "selectors": ["lb"],
                                                 "params": {"n": 1}})
                     first = await api.wait_finished(task_id)
