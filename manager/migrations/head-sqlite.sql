@@ -275,6 +275,14 @@ CREATE TABLE timers (
     PRIMARY KEY (name)
 );
 
+CREATE TABLE console_state (
+    kind TEXT NOT NULL, 
+    "key" TEXT NOT NULL, 
+    value TEXT NOT NULL, 
+    expires_at FLOAT NOT NULL, 
+    PRIMARY KEY (kind, "key")
+);
+
 ALTER TABLE delegates ADD COLUMN session_id TEXT;
 
 ALTER TABLE delegates ADD COLUMN replica_id TEXT;

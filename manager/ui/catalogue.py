@@ -91,8 +91,8 @@ async def sync_now(request: Request, sid: Session) -> Response:
     check_csrf(request, sid, (await form(request)).get("csrf"))
     sent = _sync(request).sync()
     unreachable = len(sent["unreachable"])
-    sessions(request).flash[sid] = (
+    sessions(request).set_flash(sid, (
         f"Sync requested: {len(sent['submitted'])} task(s) sent"
         + (f", {unreachable} cluster(s) no delegate can reach" if unreachable else "")
-        + ". Reload in a moment to see the answers.")
+        + ". Reload in a moment to see the answers."))
     return RedirectResponse("/ui/instances", status_code=303)

@@ -86,7 +86,7 @@ async def abort(request: Request, sid: Session, execution_id: str) -> Response:
     check_csrf(request, sid, (await form(request)).get("csrf"))
     await api.abort_execution(execution_id, state(request),
                               AbortRequest(reason="aborted from the web console"))
-    sessions(request).flash[sid] = "Abort requested: the running step is being stopped."
+    sessions(request).set_flash(sid, "Abort requested: the running step is being stopped.")
     return _back(execution_id)
 
 
@@ -95,11 +95,11 @@ async def rollback(request: Request, sid: Session, execution_id: str) -> Respons
     check_csrf(request, sid, (await form(request)).get("csrf"))
     try:
         await api.rollback_execution(execution_id, state(request), RollbackRequest())
-        sessions(request).flash[sid] = "Rollback requested."
+        sessions(request).set_flash(sid, "Rollback requested.")
     except HTTPException as exc:
         if exc.status_code != 409:
             raise
-        sessions(request).flash[sid] = f"Rollback refused: {exc.detail}"
+        sessions(request).set_flash(sid, f"Rollback refused: {exc.detail}")
     return _back(execution_id)
 
 
@@ -108,7 +108,7 @@ async def abort_task(request: Request, sid: Session, task_id: str) -> Response:
     check_csrf(request, sid, (await form(request)).get("csrf"))
     answer = await api.abort_task(task_id, state(request),
                                   AbortRequest(reason="aborted from the web console"))
-    sessions(request).flash[sid] = answer.message
+    sessions(request).set_flash(sid, answer.message)
     return RedirectResponse(f"/ui/tasks/{task_id}", status_code=303)
 
 

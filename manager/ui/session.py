@@ -1,7 +1,12 @@
 """The console's session: a signed cookie (HMAC-SHA256 from the stdlib) that holds a
 random session id and an expiry, never the admin token. The signing key is derived from
 the admin token, so a new admin token signs every browser out. CSRF tokens are derived
-from the session id; one-time sign-in links are short-lived, single-use, in memory."""
+from the session id; one-time sign-in links are short-lived and single-use.
+
+Links, signed-out sessions and the one-line messages for a session's next page are rows
+in the database (``console_state``), not this process's memory: behind a load balancer a
+link made on one replica is used on another, and a link is spent once across all of
+them (the DELETE that spends it succeeds on one)."""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ import hmac
 import json
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from manager.db import Database
 
 COOKIE = "console_session"
 PRE_COOKIE = "console_signin"
@@ -30,11 +37,7 @@ def _unb64(text: str) -> bytes:
 @dataclass
 class Sessions:
     admin_token: str
-    _links: dict[str, float] = field(default_factory=dict)
-    _ended: set[str] = field(default_factory=set)
-    # One message for the next page of a session (what an action did or why it was
-    # refused); kept here, not in a query string anyone could forge a link with.
-    flash: dict[str, str] = field(default_factory=dict)
+    db: Database
 
     @property
     def _key(self) -> bytes:
@@ -62,12 +65,23 @@ class Sessions:
             sid, exp = str(data["sid"]), float(data["exp"])
         except (ValueError, KeyError, TypeError):
             return None
-        if exp < (now or time.time()) or sid in self._ended:
+        if exp < (now or time.time()) or self._held("ended", sid, now) is not None:
             return None
         return sid
 
-    def end(self, sid: str) -> None:
-        self._ended.add(sid)
+    def end(self, sid: str, now: float | None = None) -> None:
+        self._put("ended", sid, "", (now or time.time()) + SESSION_SECONDS, now)
+
+    def set_flash(self, sid: str, message: str) -> None:
+        """One message for the session's next page (what an action did or why it was
+        refused): kept server-side, not in a query string anyone could forge a link with."""
+        self._put("flash", sid, message, time.time() + SESSION_SECONDS)
+
+    def pop_flash(self, sid: str) -> str | None:
+        with self.db.tx():
+            message = self._held("flash", sid)
+            self.db.run("DELETE FROM console_state WHERE kind = 'flash' AND key = ?", sid)
+        return message
 
     def csrf(self, sid: str) -> str:
         """The CSRF token every form and action of this session carries."""
@@ -79,12 +93,31 @@ class Sessions:
     def new_link(self, now: float | None = None) -> str:
         """A one-time sign-in token, valid for LINK_SECONDS."""
         at = now or time.time()
-        self._links = {k: v for k, v in self._links.items() if v > at}
         token = secrets.token_urlsafe(24)
-        self._links[hashlib.sha256(token.encode()).hexdigest()] = at + LINK_SECONDS
+        self._put("link", hashlib.sha256(token.encode()).hexdigest(), "", at + LINK_SECONDS,
+                  at)
         return token
 
     def use_link(self, token: str, now: float | None = None) -> bool:
         """True once for a valid link token; it is spent whatever the answer."""
-        expires = self._links.pop(hashlib.sha256(token.encode()).hexdigest(), None)
-        return expires is not None and expires > (now or time.time())
+        key = hashlib.sha256(token.encode()).hexdigest()
+        with self.db.tx():
+            valid = self._held("link", key, now) is not None
+            spent = self.db.run("DELETE FROM console_state WHERE kind = 'link' AND key = ?",
+                                key)
+        return valid and spent == 1
+
+    # -- rows ----------------------------------------------------------------------------
+    def _put(self, kind: str, key: str, value: str, expires_at: float,
+             now: float | None = None) -> None:
+        with self.db.tx():
+            self.db.run("DELETE FROM console_state WHERE expires_at < ?", now or time.time())
+            self.db.run("INSERT INTO console_state (kind, key, value, expires_at) VALUES "
+                        "(?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET "
+                        "value = excluded.value, expires_at = excluded.expires_at",
+                        kind, key, value, expires_at)
+
+    def _held(self, kind: str, key: str, now: float | None = None) -> str | None:
+        row = self.db.one("SELECT value FROM console_state WHERE kind = ? AND key = ? AND "
+                          "expires_at > ?", kind, key, now or time.time())
+        return None if row is None else str(row["value"])

@@ -114,7 +114,7 @@ def sessions(request: Request) -> Sessions:
     """The app's console sessions, made on first use (keyed to its admin token)."""
     found: Sessions | None = getattr(request.app.state, "console_sessions", None)
     if found is None or found.admin_token != state(request).admin_token:
-        found = Sessions(state(request).admin_token)
+        found = Sessions(state(request).admin_token, state(request).db)
         request.app.state.console_sessions = found
     return found
 
@@ -156,7 +156,7 @@ def sign_in_first(request: Request) -> Response:
 def page(request: Request, name: str, **context: Any) -> Response:
     """A full page for a signed-in user (handlers call ``session_id`` before reading)."""
     sid = session_id(request)
-    flash = sessions(request).flash.pop(sid, None)
+    flash = sessions(request).pop_flash(sid)
     body = templates.get_template(name).render(
         csrf=sessions(request).csrf(sid), flash=flash, path=request.url.path, **context)
     return HTMLResponse(body)

@@ -1,5 +1,7 @@
 """Several manager replicas on one database (issue 14): which replicas are alive, which
-replica holds each delegate's websocket, and the timers one replica at a time runs.
+replica holds each delegate's websocket, the timers one replica at a time runs, and the
+console's sign-in links, signed-out sessions and page messages (any replica may serve the
+next request).
 
 Revision ID: 0005
 Revises: 0004
@@ -31,6 +33,12 @@ def upgrade() -> None:
         sa.Column("name", sa.Text, primary_key=True),
         sa.Column("owner", sa.Text, nullable=False),
         sa.Column("until", TIME, nullable=False))
+    op.create_table(
+        "console_state",
+        sa.Column("kind", sa.Text, primary_key=True),
+        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.Column("expires_at", TIME, nullable=False))
     with op.batch_alter_table("delegates") as batch:
         batch.add_column(sa.Column("session_id", sa.Text))
         batch.add_column(sa.Column("replica_id", sa.Text))
