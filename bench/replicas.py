@@ -12,10 +12,10 @@ manager, and on PostgreSQL with three replicas behind HAProxy (testkit/loadbalan
   handed out once they come (first start to last), so submission is out of the way.
   Each task's runs are counted on the delegates, so a task started twice (or never)
   shows;
-* reconnect after SIGKILL: one replica is killed; the time until every delegate that
-  was on it is registered again, seen through the API's delegate list (a new
-  ``connected_at``). With one manager there is nowhere else to go: it is started again
-  at once on the same port, and the figure includes its start.
+* reconnect after SIGKILL: the replica holding the most delegates is killed; the time
+  until every delegate that was on it is registered again, seen through the API's
+  delegate list (a new ``connected_at``). With one manager there is nowhere else to go:
+  it is started again at once on the same port, and the figure includes its start.
 
 Delegates are real (agent.app.Delegate on real websockets, in this process, as in
 bench/core.py); managers, PostgreSQL (testkit/postgres.py) and HAProxy are real child
@@ -182,25 +182,27 @@ async def _connected_since(api: ManagerApi, since: float) -> set[str]:
             if d["state"] == "connected" and (d["connected_at"] or 0) > since}
 
 
-def _on_victim(setup: Setup, delegates: list[DelegateRunner]) -> set[str]:
-    """The delegates whose websocket HAProxy forwards to the first replica (all of them
-    when there is one manager), by their sockets' local ports."""
+def _placement(setup: Setup, delegates: list[DelegateRunner]) -> dict[str, set[str]]:
+    """Which delegates each replica holds (``m1``, ``m2``, ...): HAProxy's routes, matched
+    by the websockets' local ports; with one manager, all of them on it."""
     names = {d.delegate.settings.delegate_name: d for d in delegates}
     if setup.lb is None:
-        return set(names)
+        return {"m1": set(names)}
     routes = setup.lb.routes()
-    on: set[str] = set()
+    held: dict[str, set[str]] = {}
     for name, d in names.items():
         # The agent keeps its websocket to itself; its local port is all this needs.
         ws = getattr(d.delegate.session, "_ws", None)
-        if ws is not None and routes.get(ws.local_address[1]) == "m1":
-            on.add(name)
-    return on
+        if ws is not None and ws.local_address[1] in routes:
+            held.setdefault(routes[ws.local_address[1]], set()).add(name)
+    return held
 
 
 async def reconnect(setup: Setup, delegates: list[DelegateRunner]) -> dict[str, float]:
-    victim = setup.managers[0]
-    affected = _on_victim(setup, delegates)
+    """Kill the replica holding the most delegates; time until they are all back."""
+    held = _placement(setup, delegates)
+    server = max(sorted(held), key=lambda s: len(held[s]))
+    affected, victim = held[server], setup.managers[int(server[1:]) - 1]
     killed_at = time.time()
     t0 = time.perf_counter()
     await asyncio.to_thread(victim.kill)
