@@ -65,13 +65,16 @@ def _positive(value: float, name: str) -> float:
 @click.option("--max-file-bytes", type=int, default=10 * 1024 * 1024, show_default=True)
 @click.option("--retention", type=DURATION, default="7d", show_default=True,
               help="Finished tasks and executions older than this are pruned.")
+@click.option("--replica-ttl", type=DURATION, default="10s", show_default=True,
+              help="With several replicas on one database: one silent this long is dead, "
+                   "and what it held is requeued by the others.")
 @click.option("--instance-sync-interval", type=DURATION, default="10m", show_default=True,
               callback=lambda _c, _p, v: _positive(v, "--instance-sync-interval"),
               help="How often delegates report what runs in the clusters deployed to.")
 def serve(host: str, port: int, db_target: str, tls_cert: Path | None, tls_key: Path | None,
           heartbeat_interval: float, lease_ttl: float, max_log_bytes: int,
           max_file_bytes: int, retention: float, reconnect_grace: float,
-          instance_sync_interval: float) -> None:
+          replica_ttl: float, instance_sync_interval: float) -> None:
     """Serve the HTTP API, the delegate websocket, the file store and the log service.
 
     The admin token comes from MANAGER_ADMIN_TOKEN; without it the manager creates one
@@ -90,7 +93,7 @@ def serve(host: str, port: int, db_target: str, tls_cert: Path | None, tls_key: 
     settings = Settings(db_path=db_path, db_url=db_url, heartbeat_interval=heartbeat_interval,
                         lease_ttl=lease_ttl, max_log_bytes=max_log_bytes,
                         max_file_bytes=max_file_bytes, retention=retention,
-                        reconnect_grace=reconnect_grace,
+                        reconnect_grace=reconnect_grace, replica_ttl=replica_ttl,
                         instance_sync_interval=instance_sync_interval)
     token_file = None if db_url else load_admin_token(db_path, None)[1]
     if token_file is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from manager import timers
 from manager.db import loads
 from manager.instances import (
     BadAnswer,
@@ -48,7 +49,6 @@ class InstanceSync:
         self.st = st
         self.store = InstanceStore(st.db)
         self.interval = interval
-        self.running: dict[str, str] = {}  # reach -> its unfinished sync task
         st.store.on_finished.append(self._finished)
 
     # ------------------------------------------------------------------ tracking
@@ -80,12 +80,10 @@ class InstanceSync:
         and what no delegate can reach."""
         submitted, unreachable = [], []
         for reach_key, rows in self.store.reaches().items():
-            task_id = self.running.get(reach_key)
+            task_id = self._unfinished(reach_key)
             if task_id is not None:
-                row = self.st.store.get(task_id)
-                if row is not None and row["status"] not in FINISHED:
-                    submitted.append(task_id)
-                    continue
+                submitted.append(task_id)
+                continue
             spec = self._task(reach_key, rows)
             reason = unanswerable(self.st.hub.replicas.connected(), spec.account_id,
                                   spec.type, set(spec.selectors))
@@ -93,9 +91,16 @@ class InstanceSync:
                 self.store.unreachable(_keys(reach_key, rows), reason)
                 unreachable.append({**loads(reach_key), "reason": reason})
                 continue
-            self.running[reach_key] = self.st.hub.submit(spec)
-            submitted.append(self.running[reach_key])
+            submitted.append(self.st.hub.submit(spec))
         return {"submitted": submitted, "unreachable": unreachable}
+
+    def _unfinished(self, reach_key: str) -> str | None:
+        """The reach's sync task still under way, whichever replica sent it."""
+        row = self.st.db.one(
+            "SELECT task_id FROM tasks WHERE type = ? AND status IN ('QUEUED', 'ASSIGNED', "
+            f"'RUNNING') AND {self.st.db.json_text('context', _REACH)} = ? LIMIT 1",
+            INSTANCE_SYNC_TYPE, reach_key)
+        return None if row is None else str(row["task_id"])
 
     def _task(self, reach_key: str, rows: list[Any]) -> NewTask:
         reach = loads(reach_key)
@@ -113,7 +118,6 @@ class InstanceSync:
         reach_key = (loads(row["context"]) or {}).get(_REACH)
         if not reach_key:
             return
-        self.running.pop(reach_key, None)
         reach = loads(reach_key)
         names = (loads(row["params"]) or {}).get("services", [])
         keys = [(reach["account_id"], reach["region"], reach["cluster"], n) for n in names]
@@ -143,11 +147,14 @@ class InstanceSync:
                 await self.st.signals.wait(f"task:{task_id}", deadline - loop.time())
 
     async def run(self) -> None:
-        """The interval timer (the manager's lifespan runs it)."""
+        """The interval timer (the manager's lifespan runs it). Every replica ticks; the
+        one that claims the round runs it (manager.timers), so a round is sent once."""
         while True:
             await asyncio.sleep(self.interval)
             try:
-                self.sync()
+                if timers.due(self.st.db, "instance-sync", self.st.bus.replica_id,
+                              self.interval * 0.9):
+                    self.sync()
             except Exception:
                 log.exception("instance sync round failed")
 
