@@ -79,11 +79,13 @@ async def test_a_killed_replica_costs_no_request(tmp_path: Path) -> None:
                 # Before the health checks notice, requests aimed at the dead replica are
                 # refused by it and redispatched; after, it is out of the pool.
                 answers = [await c.get("/api/delegates") for _ in range(40)]
+                answered_in = time.monotonic() - killed
                 await asyncio.to_thread(lb.wait_states, {"m1": "DOWN", "m2": "UP"},
                                         timeout=5)
                 out_of_pool = time.monotonic() - killed
                 answers += [await c.get("/api/delegates") for _ in range(10)]
     assert [(r.status_code, r.headers[REPLICA_HEADER]) for r in answers] == [(200, "m2")] * 50
+    assert answered_in < 5.0, f"40 requests took {answered_in:.2f}s after the kill"
     assert out_of_pool < 2.0, f"the killed replica left the pool after {out_of_pool:.2f}s"
 
 
