@@ -167,7 +167,11 @@ class LoadBalancer:
                 break
         else:
             raise LoadBalancerError(f"haproxy did not start; its log:\n{self.log_text()}")
-        self.wait_states({b.name: "UP" for b in self.backends}, timeout=timeout)
+        try:
+            self.wait_states({b.name: "UP" for b in self.backends}, timeout=timeout)
+        except LoadBalancerError:
+            self.stop()  # a failed start leaves nothing running
+            raise
         return self
 
     def _check(self, binary: str) -> None:
@@ -194,9 +198,9 @@ class LoadBalancer:
                     ("127.0.0.1", self.port), timeout=0.5):
                 return True
             time.sleep(0.02)  # polling a condition (the port accepting) with a deadline
+        log = self.log_text()  # before stop(), which may remove the folder
         self.stop()
-        raise LoadBalancerError(f"haproxy did not listen within {timeout}s; its log:\n"
-                                f"{self.log_text()}")
+        raise LoadBalancerError(f"haproxy did not listen within {timeout}s; its log:\n{log}")
 
     def stop(self) -> None:
         """Stop HAProxy (its whole process group); idempotent."""

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import itertools
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -151,3 +152,14 @@ async def test_stop_ends_haproxy_and_is_idempotent(tmp_path: Path) -> None:
     async with httpx.AsyncClient(timeout=2) as c:
         with pytest.raises(httpx.ConnectError):
             await c.get(lb.url + "/healthz")
+
+
+def test_a_start_whose_backends_never_come_up_fails_and_leaves_nothing_running(
+        tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    lb = LoadBalancer([f"127.0.0.1:{dead}"], workdir=tmp_path)
+    with pytest.raises(LoadBalancerError, match=r"haproxy sees .*, not \{'m1': 'UP'\}"):
+        lb.start(timeout=2)
+    assert lb.proc is None
