@@ -19,6 +19,7 @@ from manager.timers import due
 from testkit.postgres import PostgresServer, postgres_server
 from testkit.stack import wait_for
 from tests.manager.conftest import FakeDelegate, Manager
+from tests.manager.test_executions import Runner, _exec_status, _execution
 from wire.protocol import LogLine, LogPayload, Pull, ResultPayload, TaskStatus
 
 pytestmark = pytest.mark.timeout(90)
@@ -168,6 +169,54 @@ async def test_what_a_dead_replica_held_is_swept_and_its_assignments_requeued(
     db.close()
     # Requeued: a live delegate on the other replica gets it.
     d = await _delegate(b, token, "survivor")
+    assert (await d.next("assign", timeout=5)).task.task_id == task_id
+    await d.close()
+
+
+async def test_an_execution_submitted_to_one_replica_advances_on_another(
+        replicas: list[Manager]) -> None:
+    """Its steps' results reach replica b (where the delegate is), which advances it;
+    replica a, which took the submission, reads the same record. Each step ran once, the
+    rollback newest first, and a second execution of the service waited for the first."""
+    a, b = replicas
+    d = FakeDelegate(b, await a.token(), capacity=1)
+    await d.connect()
+    first = (await a.http.post("/api/executions", json=_execution())).json()["execution_id"]
+    second = (await b.http.post("/api/executions", json=_execution())).json()["execution_id"]
+    run = Runner(d)
+    await run.step(output={"arn": "arn:td:1", "rollback": {"desired": 2}})
+    await run.step(TaskStatus.FAILED, error="boom")
+    r2, r1 = await run.step(), await run.step()
+    assert (r2.step_id, r1.step_id) == ("R2", "R1")
+    view = await _exec_status(a, first, "FAILED")
+    assert [(x["step_id"], x["status"]) for x in view["runs"]] == [
+        ("P1", "SUCCESS"), ("P2", "FAILED"), ("R2", "SUCCESS"), ("R1", "SUCCESS")]
+    # The waiting one starts once the first released the service, wherever it was sent.
+    p1 = await run.step()
+    assert p1.execution_id == second and p1.step_id == "P1"
+    await d.close()
+
+
+async def test_a_replica_whose_listening_connection_drops_listens_again(
+        replicas: list[Manager]) -> None:
+    """The server ends every LISTEN connection (a failover, an admin's
+    pg_terminate_backend): the replicas listen again and catch up, and a task submitted to
+    one still reaches a delegate on the other."""
+    a, b = replicas
+    d = await _delegate(b, await a.token(), "on-b")
+    assert a.db_url is not None
+    db = open_database(a.db_url)
+    ended = db.all("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                   "datname = current_database() AND query LIKE 'LISTEN%'")
+    assert len(ended) == 2  # one per replica
+
+    def listening_again() -> bool:
+        return len(db.all("SELECT pid FROM pg_stat_activity WHERE datname = "
+                          "current_database() AND query LIKE 'LISTEN%'")) == 2
+
+    await wait_for(listening_again, timeout=10, what="both replicas listening again")
+    db.close()
+    task_id = await a.submit(selectors=["a"])
     assert (await d.next("assign", timeout=5)).task.task_id == task_id
     await d.close()
 
