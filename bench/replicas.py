@@ -8,12 +8,14 @@ manager, and on PostgreSQL with three replicas behind HAProxy (testkit/loadbalan
   tasks submitted concurrently (64 requests in flight) to random replicas; the rate is
   N / (last task's start on a delegate - first submit); beside it, accepted/s, how fast
   the API took the N submissions (when the two are equal, submission is the limit, not
-  dispatch). Each task's runs are counted on the delegates, so a task started twice (or
-  never) shows;
-* reconnect after SIGKILL: one replica is killed; the time until every delegate that
-  was on it is registered again, seen through the API's delegate list (a new
-  ``connected_at``). With one manager there is nowhere else to go: it is started again
-  at once on the same port, and the figure includes its start.
+  dispatch), and queued drained/s: N tasks submitted before any delegate connected,
+  handed out once they come (first start to last), so submission is out of the way.
+  Each task's runs are counted on the delegates, so a task started twice (or never)
+  shows;
+* reconnect after SIGKILL: the replica holding the most delegates is killed; the time
+  until every delegate that was on it is registered again, seen through the API's
+  delegate list (a new ``connected_at``). With one manager there is nowhere else to go:
+  it is started again at once on the same port, and the figure includes its start.
 
 Delegates are real (agent.app.Delegate on real websockets, in this process, as in
 bench/core.py); managers, PostgreSQL (testkit/postgres.py) and HAProxy are real child
@@ -131,7 +133,9 @@ async def latency(setup: Setup, n: int) -> dict[str, float]:
     return {"p50_ms": statistics.median(samples), "p99_ms": pct(samples, 99), "n": n}
 
 
-async def burst(setup: Setup, n: int, in_flight: int = 64) -> dict[str, float]:
+async def submit_all(setup: Setup, n: int, in_flight: int = 64) -> tuple[list[str], float]:
+    """N submissions, ``in_flight`` at a time, each to a random replica; (ids, when the
+    first was sent)."""
     gate = asyncio.Semaphore(in_flight)
     ids: list[str] = []
 
@@ -142,15 +146,35 @@ async def burst(setup: Setup, n: int, in_flight: int = 64) -> dict[str, float]:
 
     t0 = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(n)))
-    submitted = time.perf_counter() - t0
-    with contextlib.suppress(AssertionError):  # counted below as never started
+    return ids, t0
+
+
+async def started(ids: list[str]) -> tuple[list[float], int, int]:
+    """Each task's start (those that started within 120 s), how many never started, how
+    many started twice."""
+    with contextlib.suppress(AssertionError):  # counted as never started
         await wait_for(lambda: all(t in STARTED for t in ids), timeout=120, interval=0.01,
-                       what="every task of the burst to start")
-    started = [STARTED[t] for t in ids if t in STARTED]
-    wall = (max(started) - t0) if started else float("nan")
-    return {"tasks": n, "dispatched_per_s": len(started) / wall, "wall_s": wall,
-            "submit_s": submitted, "never_started": n - len(started),
-            "started_twice": sum(1 for t in ids if RUNS.get(t, 0) > 1)}
+                       what="every task to start")
+    starts = [STARTED[t] for t in ids if t in STARTED]
+    return starts, len(ids) - len(starts), sum(1 for t in ids if RUNS.get(t, 0) > 1)
+
+
+async def burst(setup: Setup, n: int) -> dict[str, float]:
+    ids, t0 = await submit_all(setup, n)
+    submitted = time.perf_counter() - t0
+    starts, never, twice = await started(ids)
+    wall = (max(starts) - t0) if starts else float("nan")
+    return {"tasks": n, "dispatched_per_s": len(starts) / wall, "wall_s": wall,
+            "submit_s": submitted, "never_started": never, "started_twice": twice}
+
+
+async def drain(ids: list[str]) -> dict[str, float]:
+    """Tasks queued before any delegate connected: how fast they are handed out once
+    delegates come (first start to last), with submission out of the way."""
+    starts, never, twice = await started(ids)
+    span = (max(starts) - min(starts)) if len(starts) > 1 else float("nan")
+    return {"tasks": len(ids), "drained_per_s": len(starts) / span, "never_started": never,
+            "started_twice": twice}
 
 
 async def _connected_since(api: ManagerApi, since: float) -> set[str]:
@@ -158,11 +182,27 @@ async def _connected_since(api: ManagerApi, since: float) -> set[str]:
             if d["state"] == "connected" and (d["connected_at"] or 0) > since}
 
 
+def _placement(setup: Setup, delegates: list[DelegateRunner]) -> dict[str, set[str]]:
+    """Which delegates each replica holds (``m1``, ``m2``, ...): HAProxy's routes, matched
+    by the websockets' local ports; with one manager, all of them on it."""
+    names = {d.delegate.settings.delegate_name: d for d in delegates}
+    if setup.lb is None:
+        return {"m1": set(names)}
+    routes = setup.lb.routes()
+    held: dict[str, set[str]] = {}
+    for name, d in names.items():
+        # The agent keeps its websocket to itself; its local port is all this needs.
+        ws = getattr(d.delegate.session, "_ws", None)
+        if ws is not None and ws.local_address[1] in routes:
+            held.setdefault(routes[ws.local_address[1]], set()).add(name)
+    return held
+
+
 async def reconnect(setup: Setup, delegates: list[DelegateRunner]) -> dict[str, float]:
-    victim = setup.managers[0]
-    affected = len(delegates)
-    if setup.lb is not None:  # with no request in flight, its sessions are websockets
-        affected = setup.lb.sessions()["m1"]
+    """Kill the replica holding the most delegates; time until they are all back."""
+    held = _placement(setup, delegates)
+    server = max(sorted(held), key=lambda s: len(held[s]))
+    affected, victim = held[server], setup.managers[int(server[1:]) - 1]
     killed_at = time.time()
     t0 = time.perf_counter()
     await asyncio.to_thread(victim.kill)
@@ -170,18 +210,17 @@ async def reconnect(setup: Setup, delegates: list[DelegateRunner]) -> dict[str, 
     if setup.lb is None:  # one manager: nowhere else to go, so it comes back at once
         await asyncio.to_thread(victim.start)
         restart = time.perf_counter() - t0
-    api_client = _client(setup.front)
-    async with api_client:
+    async with _client(setup.front) as api_client:
         api = ManagerApi(api_client)
-        await wait_for(lambda: _count_at_least(api, killed_at, affected), timeout=60,
-                       interval=0.01, what=f"{affected} delegates to register again")
-    return {"delegates_moved": affected, "reconnect_s": time.perf_counter() - t0,
+        await wait_for(lambda: _all_back(api, killed_at, affected), timeout=60,
+                       interval=0.01, what=f"{sorted(affected)} to register again")
+    return {"delegates_moved": len(affected), "reconnect_s": time.perf_counter() - t0,
             "restart_s": restart}
 
 
-async def _count_at_least(api: ManagerApi, since: float, want: int) -> bool:
+async def _all_back(api: ManagerApi, since: float, names: set[str]) -> bool:
     with contextlib.suppress(httpx.HTTPError):
-        return len(await _connected_since(api, since)) >= want
+        return names <= await _connected_since(api, since)
     return False
 
 
@@ -189,6 +228,7 @@ async def measure(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
     async with _client(setup.front) as c:
         token = await ManagerApi(c).create_token("acme")
     reg = registry()
+    queued, _ = await submit_all(setup, args.tasks)  # no delegate yet: they wait
     async with contextlib.AsyncExitStack() as stack:
         delegates = [await stack.enter_async_context(
             DelegateRunner(setup.front, token, name=f"bench-{i}", tags=("b",),
@@ -196,12 +236,13 @@ async def measure(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
             for i in range(1, args.delegates + 1)]
         for d in delegates:
             await d.registered()
+        queue = await drain(queued)
         await latency(setup, 10)  # warm-up
         lat = await latency(setup, args.latency)
         sat = await burst(setup, args.tasks)
         rec = await reconnect(setup, delegates)
     return {"config": setup.name, "label": CONFIGS[setup.name], "latency": lat,
-            "saturation": sat, "reconnect": rec}
+            "saturation": sat, "queued": queue, "reconnect": rec}
 
 
 async def run_one(name: str, workdir: Path, pg: Any,
@@ -217,20 +258,23 @@ async def run_one(name: str, workdir: Path, pg: Any,
 
 def table(results: list[dict[str, Any]]) -> str:
     head = ("| configuration | submit->start p50 / p99 | dispatched/s (N) | accepted/s "
-            "| never / twice | reconnect after SIGKILL |\n|---|---|---|---|---|---|")
+            "| queued drained/s | never / twice | reconnect after SIGKILL |\n"
+            "|---|---|---|---|---|---|---|")
     rows = [head]
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['label']} | not measured: {r['error']} | | | | |")
+            rows.append(f"| {r['label']} | not measured: {r['error']} | | | | | |")
             continue
-        lat, sat, rec = r["latency"], r["saturation"], r["reconnect"]
+        lat, sat, queue, rec = r["latency"], r["saturation"], r["queued"], r["reconnect"]
+        never = sat["never_started"] + queue["never_started"]
+        twice = sat["started_twice"] + queue["started_twice"]
         moved = (f"{rec['reconnect_s']:.2f} s ({rec['delegates_moved']} delegates"
                  + (f", incl. {rec['restart_s']:.2f} s restart)" if rec["restart_s"]
                     else ")"))
         rows.append(f"| {r['label']} | {lat['p50_ms']:.1f} / {lat['p99_ms']:.1f} ms | "
                     f"{sat['dispatched_per_s']:.0f} ({sat['tasks']}) | "
-                    f"{sat['tasks'] / sat['submit_s']:.0f} | "
-                    f"{sat['never_started']} / {sat['started_twice']} | {moved} |")
+                    f"{sat['tasks'] / sat['submit_s']:.0f} | {queue['drained_per_s']:.0f} | "
+                    f"{never} / {twice} | {moved} |")
     return "\n".join(rows)
 
 

@@ -25,6 +25,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -37,6 +38,8 @@ from pathlib import Path
 from types import TracebackType
 
 HAPROXY = "/usr/sbin/haproxy"
+# A line of ``show sess``: "0x...: proto=tcpv4 src=127.0.0.1:59638 fe=... srv=m1 ..."
+_SESSION = re.compile(r"\bsrc=[\d.]+:(?P<port>\d+) .*\bsrv=(?P<server>\S+)")
 REPLICA_HEADER = "X-Replica"
 
 
@@ -164,7 +167,11 @@ class LoadBalancer:
                 break
         else:
             raise LoadBalancerError(f"haproxy did not start; its log:\n{self.log_text()}")
-        self.wait_states({b.name: "UP" for b in self.backends}, timeout=timeout)
+        try:
+            self.wait_states({b.name: "UP" for b in self.backends}, timeout=timeout)
+        except LoadBalancerError:
+            self.stop()  # a failed start leaves nothing running
+            raise
         return self
 
     def _check(self, binary: str) -> None:
@@ -191,9 +198,9 @@ class LoadBalancer:
                     ("127.0.0.1", self.port), timeout=0.5):
                 return True
             time.sleep(0.02)  # polling a condition (the port accepting) with a deadline
+        log = self.log_text()  # before stop(), which may remove the folder
         self.stop()
-        raise LoadBalancerError(f"haproxy did not listen within {timeout}s; its log:\n"
-                                f"{self.log_text()}")
+        raise LoadBalancerError(f"haproxy did not listen within {timeout}s; its log:\n{log}")
 
     def stop(self) -> None:
         """Stop HAProxy (its whole process group); idempotent."""
@@ -243,6 +250,16 @@ class LoadBalancer:
         """Each server's open sessions (health checks are not counted): with no request
         in flight, a server with sessions holds delegates' websockets."""
         return {row["svname"]: int(row["scur"] or 0) for row in self._servers()}
+
+    def routes(self) -> dict[int, str]:
+        """Which server each open client connection is forwarded to, by the client's
+        source port: a delegate's websocket (its local port) names its replica."""
+        found: dict[int, str] = {}
+        for line in self.admin("show sess").splitlines():
+            m = _SESSION.search(line)
+            if m and m.group("server") != "<none>":
+                found[int(m.group("port"))] = m.group("server")
+        return found
 
     def wait_states(self, want: dict[str, str], timeout: float = 10.0) -> None:
         """Until each named server has the wanted status (``UP`` / ``DOWN``)."""

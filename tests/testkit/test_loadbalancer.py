@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import itertools
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -79,11 +80,13 @@ async def test_a_killed_replica_costs_no_request(tmp_path: Path) -> None:
                 # Before the health checks notice, requests aimed at the dead replica are
                 # refused by it and redispatched; after, it is out of the pool.
                 answers = [await c.get("/api/delegates") for _ in range(40)]
+                answered_in = time.monotonic() - killed
                 await asyncio.to_thread(lb.wait_states, {"m1": "DOWN", "m2": "UP"},
                                         timeout=5)
                 out_of_pool = time.monotonic() - killed
                 answers += [await c.get("/api/delegates") for _ in range(10)]
     assert [(r.status_code, r.headers[REPLICA_HEADER]) for r in answers] == [(200, "m2")] * 50
+    assert answered_in < 5.0, f"40 requests took {answered_in:.2f}s after the kill"
     assert out_of_pool < 2.0, f"the killed replica left the pool after {out_of_pool:.2f}s"
 
 
@@ -98,6 +101,9 @@ async def test_a_delegate_websocket_passes_through_and_comes_back_after_its_repl
                 async with DelegateRunner(lb.url, token, tags=("lb",)) as d:
                     await d.registered()
                     assert lb.sessions() == {"m1": 1}, lb.sessions()
+                    ws = d.delegate.session._ws  # its local port is what HAProxy routes
+                    assert ws is not None
+                    assert lb.routes() == {ws.local_address[1]: "m1"}
                     task_id = await api.submit({"type": "test.echo", "selectors": ["lb"],
                                                 "params": {"n": 1}})
                     first = await api.wait_finished(task_id)
@@ -146,3 +152,14 @@ async def test_stop_ends_haproxy_and_is_idempotent(tmp_path: Path) -> None:
     async with httpx.AsyncClient(timeout=2) as c:
         with pytest.raises(httpx.ConnectError):
             await c.get(lb.url + "/healthz")
+
+
+def test_a_start_whose_backends_never_come_up_fails_and_leaves_nothing_running(
+        tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    lb = LoadBalancer([f"127.0.0.1:{dead}"], workdir=tmp_path)
+    with pytest.raises(LoadBalancerError, match=r"haproxy sees .*, not \{'m1': 'UP'\}"):
+        lb.start(timeout=2)
+    assert lb.proc is None
