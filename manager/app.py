@@ -25,6 +25,7 @@ from manager import (
     rerun,
     tf_state,
     timers,
+    upkeep,
     validation,
     ws,
 )
@@ -49,11 +50,11 @@ def _watch_once(st: State) -> None:
     if not hub.replicas.beat():
         # Another replica swept this one (it stalled past the TTL): the database no
         # longer routes to these sessions, so let their delegates come back afresh.
-        hub.close_all("the manager replica lost its place; reconnect", 1012)
-    hub.check_sessions()
+        upkeep.close_all(hub, "the manager replica lost its place; reconnect", 1012)
+    upkeep.check_sessions(hub)
     if timers.due(st.db, "leases", rid, every * 0.9):
-        hub.check_leases()
-        hub.sweep()
+        upkeep.check_leases(hub)
+        upkeep.sweep(hub)
     # A wake-up lost while a replica re-made its listening connection costs one pass.
     hub.dispatch()
     # A short retention (tests, small installs) is honoured promptly too.
@@ -83,7 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         listener = asyncio.create_task(st.bus.listen(), name="manager-bus")
-        st.hub.recover()
+        upkeep.recover(st.hub)
         st.executions.resume()
         watchdog = asyncio.create_task(_watchdog(st), name="manager-watchdog")
         instance_timer = asyncio.create_task(instance_sync.run(), name="instance-sync")
@@ -97,7 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
             for session in list(st.hub.sessions.values()):
                 session.send(Disconnect(reason="manager shutting down", fatal=False))
                 session.close(1012, "manager shutting down")
-            st.hub.leave()
+            upkeep.leave(st.hub)
             st.db.close()
 
     app = FastAPI(

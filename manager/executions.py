@@ -85,6 +85,17 @@ def newer_than(db: Database, row: Any) -> list[Any]:
                   row["service_key"], row["execution_id"])
 
 
+def check_rollback_allowed(row: Any) -> None:
+    """Raise :class:`Busy` when the execution cannot be rolled back in its state."""
+    eid, status = row["execution_id"], S(row["status"])
+    if status == S.ROLLING_BACK:
+        raise Busy(f"execution {eid} is rolling back already")
+    if status == S.ABORTING:
+        raise Busy(f"execution {eid} is being aborted; roll it back when it has stopped")
+    if row["phase"] == "rollback" or not MACHINE.allows(status, E.ROLLBACK_REQUESTED):
+        raise Busy(f"execution {eid} has already rolled back (status {status})")
+
+
 class Executions:
     def __init__(self, db: Database, box: SecretBox, hub: Hub, store: TaskStore,
                  signals: Signals) -> None:
@@ -143,7 +154,7 @@ class Executions:
         row = self._get(execution_id)
         if row is None:
             return None
-        self._check_rollback_allowed(row)
+        check_rollback_allowed(row)
         spec, runs = loads(row["spec"]), loads(row["runs"])
         order = rollback_order(spec, runs)
         plan = describe(execution_id=execution_id, spec=spec, order=order,
@@ -169,15 +180,6 @@ class Executions:
             self.hub.abort(current, "interrupted for a requested rollback")
         self.advance(execution_id)
         return plan
-
-    def _check_rollback_allowed(self, row: Any) -> None:
-        eid, status = row["execution_id"], S(row["status"])
-        if status == S.ROLLING_BACK:
-            raise Busy(f"execution {eid} is rolling back already")
-        if status == S.ABORTING:
-            raise Busy(f"execution {eid} is being aborted; roll it back when it has stopped")
-        if row["phase"] == "rollback" or not MACHINE.allows(status, E.ROLLBACK_REQUESTED):
-            raise Busy(f"execution {eid} has already rolled back (status {status})")
 
     def resume(self) -> None:
         for row in self.db.all("SELECT execution_id FROM executions WHERE status NOT IN "

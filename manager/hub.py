@@ -60,7 +60,6 @@ from wire.protocol import (
 __all__ = ["Hub", "Refusal"]
 
 log = structlog.get_logger("manager.hub")
-CLOSE_SILENT = 4408  # the session sent nothing for longer than the lease
 
 
 class Hub:
@@ -86,29 +85,7 @@ class Hub:
 
     # ------------------------------------------------------------------ start-up
 
-    def recover(self) -> None:
-        """At start-up this replica holds no session. Alone on the database (SQLite),
-        no session exists anywhere: every unaccepted assignment goes back to the queue.
-        With other replicas, only what dead ones held is swept (see :meth:`sweep`).
-        Running tasks keep a lease long enough for their delegates to reconnect."""
-        self.replicas.join()
-        self.sweep(every_other=self.db.dialect == "sqlite")
-        self.refresh_waiting_reasons()
-
-    def sweep(self, *, every_other: bool = False) -> None:
-        """Forget dead replicas' sessions; requeue assignments no live session holds."""
-        requeued = 0
-        with self.db.tx():
-            for replica_id in self.replicas.dead(every_other=every_other):
-                requeued += sum(self._requeue(t) for t in self.replicas.forget(replica_id))
-                log.warning("swept a dead manager replica", replica=replica_id)
-            requeued += sum(self._requeue(t) for t in self.replicas.orphaned())
-        if requeued:
-            log.info("assignments nobody holds went back to the queue", tasks=requeued)
-            self.refresh_waiting_reasons()
-            self.queued()
-
-    def _requeue(self, task_id: str, reason: str | None = None) -> bool:
+    def requeue(self, task_id: str, reason: str | None = None) -> bool:
         """Back to the queue (call :meth:`queued` after, to wake the replicas)."""
         return self.store.try_apply(
             task_id, TaskEvent.REQUEUE, delegate_id=None, instance_id=None, session_id=None,
@@ -124,7 +101,7 @@ class Hub:
             resumed = self.registrar.resume(session, reg.running_tasks)
             # Assigned over an earlier session (perhaps on a replica that died) and not
             # among what the delegate runs: the frame never reached it.
-            requeued = [t for t in self.registrar.unreceived(session) if self._requeue(t)]
+            requeued = [t for t in self.registrar.unreceived(session) if self.requeue(t)]
             for task_id in resumed.lost:
                 self.store.finish(task_id, TaskStatus.LOST, error=(
                     f"delegate {reg.name} reconnected without this task; it is presumed "
@@ -170,7 +147,7 @@ class Hub:
         with self.db.tx():
             requeued = [r["task_id"] for r in self.db.all(
                 "SELECT task_id FROM tasks WHERE status = 'ASSIGNED' AND session_id = ? "
-                "ORDER BY task_id", session.session_id) if self._requeue(r["task_id"])]
+                "ORDER BY task_id", session.session_id) if self.requeue(r["task_id"])]
             # Only if the row is still this session's: the delegate may be back already,
             # on this replica or another.
             self.db.run("UPDATE delegates SET state = ?, session_id = NULL, replica_id = NULL "
@@ -183,7 +160,7 @@ class Hub:
         if requeued:
             self.queued()
 
-    def _session_of(self, delegate_id: str | None) -> Session | None:
+    def session_of(self, delegate_id: str | None) -> Session | None:
         for s in self.sessions.values():
             if s.delegate_id == delegate_id and not s.closed:
                 return s
@@ -276,7 +253,7 @@ class Hub:
         row = self._owned(session, task_id)
         if row is None or row["status"] != TaskStatus.ASSIGNED:
             return
-        self._requeue(task_id, f"rejected by delegate {session.name}: {reason}")
+        self.requeue(task_id, f"rejected by delegate {session.name}: {reason}")
         self.queued()
 
     def _task_message(self, session: Session, msg: TaskMessage) -> None:
@@ -309,7 +286,7 @@ class Hub:
 
     def send_to(self, delegate_id: str | None, msg: BaseModel) -> None:
         """Send to the delegate's live session, on this replica or another one."""
-        session = self._session_of(delegate_id)
+        session = self.session_of(delegate_id)
         if session is not None:
             session.send(msg)
         elif delegate_id is not None:
@@ -357,42 +334,6 @@ class Hub:
                 session.close(CLOSE_REVOKED, "token revoked")
                 self.detach(session)
 
-    # ------------------------------------------------------------------ watchdog
-
-    def check_sessions(self) -> None:
-        """Close this replica's sessions that went silent past the lease."""
-        for session in self.leases.silent(list(self.sessions.values())):
-            log.warning("closing a silent delegate session", delegate=session.name,
-                        lease=self.settings.lease_ttl)
-            session.send(Disconnect(reason=f"nothing received for longer than the lease "
-                                           f"({self.settings.lease_ttl:g}s)"))
-            session.close(CLOSE_SILENT, "silent past the lease")
-            self.detach(session)
-
-    def check_leases(self) -> None:
-        """End running tasks past their lease or timeout (one replica at a time runs
-        this: see manager.timers)."""
-        for ex in self.leases.expire():
-            self.send_to(ex.delegate_id, Abort(task_id=ex.task_id, reason=ex.abort_reason))
-
-    def leave(self) -> None:
-        """A clean stop: release what this replica holds now, not a TTL later."""
-        try:
-            with self.db.tx():
-                requeued = [t for t in self.replicas.forget(self.bus.replica_id)
-                            if self._requeue(t)]
-                if requeued:
-                    self.bus.publish("dispatch", here=False)
-        except Exception:
-            log.exception("could not release this replica's sessions at shutdown")
-
-    def close_all(self, reason: str, code: int) -> None:
-        for session in list(self.sessions.values()):
-            session.send(Disconnect(reason=reason, fatal=False))
-            session.close(code, reason)
-            self.detach(session)
-
-
 def _subscribe(hub: Hub, bus: Bus) -> None:
     """What the other replicas' messages do here."""
     loop_wake = _Coalesced(hub.dispatch)
@@ -406,7 +347,7 @@ def _subscribe(hub: Hub, bus: Bus) -> None:
 
     def send(arg: str) -> None:
         delegate_id, _, frame = arg.partition(" ")
-        session = hub._session_of(delegate_id)
+        session = hub.session_of(delegate_id)
         if session is not None:
             session.send_text(frame)
 
