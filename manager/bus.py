@@ -42,6 +42,8 @@ class Bus:
         self.shared = db.dialect == "postgresql"
         self._handlers: defaultdict[str, list[Handler]] = defaultdict(list)
         self.on_connect: list[Callable[[], None]] = []
+        self._outgoing: dict[str, None] = {}  # payloads for this transaction's commit
+        self._batch_of = -1  # the transaction they belong to
         self.connected = asyncio.Event() if self.shared else None
 
     def on(self, topic: str, handler: Handler) -> None:
@@ -58,7 +60,22 @@ class Bus:
                 log.error("bus message too large, not sent", topic=topic,
                           bytes=len(payload.encode()))
                 return
-            self.db.run("SELECT pg_notify(?, ?)", CHANNEL, payload)
+            # Gathered per transaction and sent in one statement at its end: a task
+            # message that wakes followers and dispatchers costs one round trip, not one
+            # per wake-up (the same payload twice is sent once, as NOTIFY would anyway).
+            if not self.db.in_transaction:
+                self.db.run("SELECT pg_notify(?, ?)", CHANNEL, payload)
+                return
+            if self._batch_of != self.db.tx_number:  # the first in this transaction
+                self._batch_of, self._outgoing = self.db.tx_number, {}
+                self.db.before_commit(self._send)
+            self._outgoing[payload] = None
+
+    def _send(self) -> None:
+        payloads, self._outgoing = list(self._outgoing), {}
+        if payloads:
+            calls = ", ".join("pg_notify(?, ?)" for _ in payloads)
+            self.db.run(f"SELECT {calls}", *(x for p in payloads for x in (CHANNEL, p)))
 
     def receive(self, payload: str) -> None:
         """A notification from the database: run its handlers unless it is our own."""

@@ -60,6 +60,10 @@ class Database(ABC):
         self._depth = 0
         self._owner: tuple[int, object] | None = None
         self._after: list[Callable[[], None]] = []
+        self._before: list[Callable[[], None]] = []
+        # Which transaction is open (a new number at each outermost BEGIN), for callers
+        # that gather something per transaction.
+        self.tx_number = 0
 
     # -- what a backend provides ------------------------------------------------------
     @abstractmethod
@@ -126,17 +130,33 @@ class Database(ABC):
             return
         self._begin()
         self._depth, self._owner = 1, me
+        self.tx_number += 1
         try:
             yield
+            while self._before:  # still inside the transaction: a failure rolls it back
+                self._before.pop(0)()
         except BaseException:
             self._end(commit=False)
             self._after.clear()
+            self._before.clear()
             raise
         else:
             self._end(commit=True)
         finally:
             self._depth, self._owner = 0, None
         self._run_after()
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    def before_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` as the last statement(s) of the open transaction (at once when
+        none is open): what must be written with the transaction, gathered first."""
+        if self._depth:
+            self._before.append(action)
+        else:
+            action()
 
     def after_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` once the open transaction commits (dropped if it rolls back);

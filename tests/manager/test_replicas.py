@@ -235,3 +235,26 @@ def test_a_timer_fires_once_per_period_across_replicas(
     assert [due(two, "t", "two", 60.0), due(one, "t", "one", 60.0)] == [True, False]
     one.close()
     two.close()
+
+
+def test_wake_ups_go_with_their_transaction_once_each_and_not_after_a_rollback(
+        pg: PostgresServer) -> None:
+    import psycopg
+
+    from manager.bus import CHANNEL, Bus
+
+    url = pg.database(f"bus{next(_count)}")
+    db = open_database(url)
+    bus = Bus(db, "rep-x")
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        with pytest.raises(RuntimeError), db.tx():
+            bus.publish("t", "rolled-back")
+            raise RuntimeError("the change is undone")
+        with db.tx():
+            for arg in ("2", "2", "3"):
+                bus.publish("t", arg)
+        bus.publish("t", "outside")  # no transaction: at once
+        got = [n.payload for n in listener.notifies(timeout=5, stop_after=3)]
+    db.close()
+    assert got == ["rep-x t 2", "rep-x t 3", "rep-x t outside"]
