@@ -97,6 +97,13 @@ class Replicas:
         self.db.run("DELETE FROM replicas WHERE replica_id = ?", replica_id)
         return assigned
 
+    def unplaced(self) -> int:
+        """Mark disconnected the delegate rows that say connected but name no replica
+        (written before replicas were recorded, or by a manager whose row is gone):
+        nobody holds their websocket."""
+        return self.db.run("UPDATE delegates SET state = ?, session_id = NULL WHERE "
+                           "replica_id IS NULL AND state != ?", _DOWN, _DOWN)
+
     def orphaned(self) -> list[str]:
         """ASSIGNED tasks whose session no live delegate row names any more (its replica
         was swept, or the delegate came back on another session)."""

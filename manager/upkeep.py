@@ -32,6 +32,7 @@ def sweep(hub: Hub, *, every_other: bool = False) -> None:
         for replica_id in hub.replicas.dead(every_other=every_other):
             requeued += sum(hub.requeue(t) for t in hub.replicas.forget(replica_id))
             log.warning("swept a dead manager replica", replica=replica_id)
+        hub.replicas.unplaced()
         requeued += sum(hub.requeue(t) for t in hub.replicas.orphaned())
     if requeued:
         log.info("assignments nobody holds went back to the queue", tasks=requeued)

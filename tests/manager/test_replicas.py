@@ -258,3 +258,24 @@ def test_wake_ups_go_with_their_transaction_once_each_and_not_after_a_rollback(
         got = [n.payload for n in listener.notifies(timeout=5, stop_after=3)]
     db.close()
     assert got == ["rep-x t 2", "rep-x t 3", "rep-x t outside"]
+
+
+async def test_a_delegate_row_no_replica_holds_is_shown_disconnected(
+        make_manager: Any) -> None:
+    """A row that says connected but names no replica (written before replicas were
+    recorded) is nobody's websocket: the sweep marks it disconnected, on either backend."""
+    m = make_manager()
+    await m.start()
+    db = open_database(m.db_url or m.db)
+    with db.tx():
+        db.run("INSERT INTO delegates (delegate_id, account_id, name, instance_id, "
+               "token_id, tags, version, hostname, capacity, task_types, state) VALUES "
+               "('dlg-old', 'acct1', 'old', 'i', 'k', '[]', 'v', 'h', 1, '[]', 'connected')")
+
+    def disconnected() -> bool:
+        row = db.one("SELECT state FROM delegates WHERE delegate_id = 'dlg-old'")
+        return bool(row["state"] == "disconnected")
+
+    await wait_for(disconnected, timeout=10, what="the unplaced row marked disconnected")
+    db.close()
+    await m.stop()
