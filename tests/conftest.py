@@ -7,11 +7,11 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from testkit.spare_managers import SpareManagers
 from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess
 
 if TYPE_CHECKING:  # imported at run time by pytest_plugins below, which must come first
@@ -51,12 +51,23 @@ def manager_stops() -> Iterator[Callable[[ManagerProcess], None]]:
         stop.result()
 
 
+@pytest.fixture(scope="session")
+def spare_managers(tmp_path_factory: pytest.TempPathFactory,
+                   manager_stops: Callable[[ManagerProcess], None]
+                   ) -> Iterator[SpareManagers]:
+    """The next test's manager, started while this one runs (testkit/spare_managers.py)."""
+    spares = SpareManagers(lambda: tmp_path_factory.mktemp("manager"), manager_stops)
+    yield spares
+    spares.close()
+
+
 @pytest.fixture
-async def manager(tmp_path: Path, manager_args: tuple[str, ...],
+async def manager(manager_args: tuple[str, ...], spare_managers: SpareManagers,
                   manager_stops: Callable[[ManagerProcess], None]
                   ) -> AsyncIterator[ManagerProcess]:
-    m = ManagerProcess(tmp_path, extra_args=manager_args)
-    await asyncio.to_thread(m.start)
+    """A fresh manager process of the test's own, with its own database (in a folder of
+    its own, not the test's tmp_path)."""
+    m = await asyncio.to_thread(spare_managers.take, manager_args)
     try:
         yield m
     finally:
