@@ -3,14 +3,16 @@ process with its admin API and a delegate token, and a real delegate on the sand
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import pytest
 
-from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess, running_manager
+from testkit.spare_managers import SpareManagers
+from testkit.stack import DelegateRunner, ManagerApi, ManagerProcess
 
 if TYPE_CHECKING:  # imported at run time by pytest_plugins below, which must come first
     from testkit.sandbox_fixture import Aws
@@ -35,11 +37,41 @@ def manager_args() -> tuple[str, ...]:
     return ()
 
 
+@pytest.fixture(scope="session")
+def manager_stops() -> Iterator[Callable[[ManagerProcess], None]]:
+    """Stops finished tests' managers in the background. A stop is a clean shutdown that
+    takes 0.2 s, and 5 s (uvicorn's graceful limit) when a console page left a long poll
+    open; no test checks it, so the next test need not wait for it. Every stop is
+    finished, and any error in one raised, before the run ends."""
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="manager-stop")
+    stopping: list[Future[None]] = []
+    yield lambda m: stopping.append(pool.submit(m.stop))
+    pool.shutdown(wait=True)
+    for stop in stopping:
+        stop.result()
+
+
+@pytest.fixture(scope="session")
+def spare_managers(tmp_path_factory: pytest.TempPathFactory,
+                   manager_stops: Callable[[ManagerProcess], None]
+                   ) -> Iterator[SpareManagers]:
+    """The next test's manager, started while this one runs (testkit/spare_managers.py)."""
+    spares = SpareManagers(lambda: tmp_path_factory.mktemp("manager"), manager_stops)
+    yield spares
+    spares.close()
+
+
 @pytest.fixture
-async def manager(tmp_path: Path, manager_args: tuple[str, ...]
+async def manager(manager_args: tuple[str, ...], spare_managers: SpareManagers,
+                  manager_stops: Callable[[ManagerProcess], None]
                   ) -> AsyncIterator[ManagerProcess]:
-    async with running_manager(tmp_path, extra_args=manager_args) as m:
+    """A fresh manager process of the test's own, with its own database (in a folder of
+    its own, not the test's tmp_path)."""
+    m = await asyncio.to_thread(spare_managers.take, manager_args)
+    try:
         yield m
+    finally:
+        manager_stops(m)
 
 
 @pytest.fixture

@@ -188,7 +188,9 @@ async def _queued(api: ManagerApi) -> list[dict[str, object]]:
 
 @pytest.mark.timeout(90)
 async def test_submit_exits_5_when_the_delegate_vanishes(tmp_path: Path) -> None:
-    args = ("--heartbeat-interval", "0.2s", "--lease-ttl", "1s")
+    # No reconnect grace: it only delays the first lease expiry after a manager start (60 s
+    # by default), and this manager was just started; the lease itself still runs out.
+    args = ("--heartbeat-interval", "0.2s", "--lease-ttl", "1s", "--reconnect-grace", "0s")
     async with running_manager(tmp_path, extra_args=args) as manager, \
             manager.api() as client:
         api = ManagerApi(client)

@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 
 from testkit.browser import CHROMIUM_ARGS, MISSING, chromium
-from testkit.stack import ADMIN_TOKEN, DelegateRunner, ManagerProcess
+from testkit.sandbox_fixture import Aws
+from testkit.stack import ADMIN_TOKEN, DelegateRunner, ManagerApi, ManagerProcess
+
+HERE = Path(__file__).parent
 
 # Every run takes the screenshots; they replace the README's ones only when asked
 # (`CONSOLE_SCREENSHOTS=docs/screenshots pytest tests/ui`), so running the suite leaves
@@ -35,15 +39,74 @@ def chromium_path() -> str:
     pytest.fail(MISSING)
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+# One chromium for the whole run: launching it (and Playwright's driver) cost 1.5-3 s a
+# test. Each test still gets a fresh browser context (its own cookies, storage and cache),
+# so no state passes between tests. Playwright's objects belong to the event loop that
+# made them, so the tests here and the async fixtures they use run on the session's loop;
+# the fixtures below that hold a client or a task are this package's copies of
+# tests/conftest.py's, on that loop.
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    session_loop = pytest.mark.asyncio(loop_scope="session")
+    for item in items:
+        if item.path.is_relative_to(HERE) and pytest_asyncio.is_async_test(item):
+            item.add_marker(session_loop, append=False)
+
+
+class Chromium:
+    """The run's chromium, launched again should it have gone (a crash in one test must
+    not fail every later one)."""
+
+    def __init__(self, pw: Playwright, path: str) -> None:
+        self.pw = pw
+        self.path = path
+        self.launched: Browser | None = None
+
+    async def live(self) -> Browser:
+        if self.launched is None or not self.launched.is_connected():
+            self.launched = await self.pw.chromium.launch(executable_path=self.path,
+                                                          args=CHROMIUM_ARGS)
+        return self.launched
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def _chromium() -> AsyncIterator[Chromium]:
     path = chromium_path()
     async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        shared = Chromium(pw, path)
         try:
-            yield launched
+            yield shared
         finally:
-            await launched.close()
+            if shared.launched is not None:
+                await shared.launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser(_chromium: Chromium) -> Browser:
+    return await _chromium.live()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(manager: ManagerProcess) -> AsyncIterator[ManagerApi]:
+    async with manager.api() as client:
+        yield ManagerApi(client)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def token(api: ManagerApi) -> str:
+    return await api.create_token("acme")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def aws_delegate(aws: Aws, monkeypatch: pytest.MonkeyPatch, manager: ManagerProcess,
+                       token: str) -> AsyncIterator[DelegateRunner]:
+    """A real delegate tagged ``ecs`` whose AWS is the sandbox (as tests/conftest.py's)."""
+    for key, value in aws.environment().items():
+        monkeypatch.setenv(key, value)
+    async with DelegateRunner(manager.url, token, tags=("ecs",)) as d:
+        await d.registered()
+        yield d
 
 
 class Console:
@@ -79,7 +142,7 @@ class Console:
         await self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def console(browser: Browser, manager: ManagerProcess) -> AsyncIterator[Console]:
     context = await browser.new_context(viewport={"width": 1280, "height": 860},
                                         accept_downloads=True)
@@ -93,7 +156,7 @@ async def console(browser: Browser, manager: ManagerProcess) -> AsyncIterator[Co
     assert tab.errors == [], tab.errors  # a CSP refusal or a script error shows up here
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def delegate(manager: ManagerProcess, token: str) -> AsyncIterator[DelegateRunner]:
     """A delegate with the test task types (flood, hang, echo) and the built-in ones."""
     async with DelegateRunner(manager.url, token, name="ui-delegate",
